@@ -1,0 +1,69 @@
+/**
+ * Storage seams for the legacy session layer and the modern event bus.
+ * In-memory implementations serve a single process; Redis ones let any
+ * replica serve any session.
+ */
+import type { InitializeParams, ServerChangeEvent } from '../backend/types.ts';
+import type { JsonRpcMessage } from '../protocol/jsonrpc.ts';
+
+export interface SessionRecord {
+  id: string;
+  /** Principal id the session is bound to; other principals get 404. */
+  principal: string;
+  protocolVersion: string;
+  initialize: InitializeParams;
+  /** Replica id that owns the live backend state (legacy owner routing). */
+  owner?: string;
+  createdAt: number;
+  lastSeenAt: number;
+  logLevel?: string;
+  /** Resource URIs the client subscribed to. */
+  subscriptions?: string[];
+}
+
+export interface SessionStore {
+  /** Creates the record; rejects with SessionLimitError past maxSessions. */
+  create(record: SessionRecord): Promise<void>;
+  /** Reads and slides the idle TTL; undefined when unknown or expired. */
+  get(id: string): Promise<SessionRecord | undefined>;
+  update(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'principal'>>): Promise<boolean>;
+  /** Removes the record and everything keyed by the session (events). */
+  delete(id: string): Promise<void>;
+  count(): Promise<number>;
+  /** Store reachable? Feeds `/ready`. */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+export class SessionLimitError extends Error {
+  override readonly name = 'SessionLimitError';
+}
+
+/** A stored server→client message of one SSE stream of one session. */
+export interface StoredEvent {
+  eventId: string;
+  message: JsonRpcMessage | null; // null = priming event
+}
+
+export interface EventStore {
+  /** Appends a message (null = priming) to a stream; returns its event id, which encodes session and stream. */
+  append(sessionId: string, streamId: string, message: JsonRpcMessage | null): Promise<string>;
+  /**
+   * Events of the same stream strictly after `lastEventId`. Returns undefined
+   * when the id is malformed, unknown, expired, or belongs to another session.
+   */
+  after(sessionId: string, lastEventId: string): Promise<{ streamId: string; events: StoredEvent[] } | undefined>;
+  /** Live tail of a stream after `afterEventId`; returns an unsubscribe function. */
+  tail(sessionId: string, streamId: string, afterEventId: string, onEvent: (event: StoredEvent) => void): () => void;
+  deleteSession(sessionId: string): Promise<void>;
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+/** Fans change events out to every replica's listeners. */
+export interface EventBus {
+  publish(event: ServerChangeEvent): void;
+  subscribe(listener: (event: ServerChangeEvent) => void): () => void;
+  healthy(): boolean;
+  close(): Promise<void>;
+}
