@@ -1,0 +1,59 @@
+/** Seams for authentication and request-level rate limits, used by the HTTP layer. */
+import type { Principal } from '../backend/types.ts';
+
+/** The parts of an HTTP request auth needs (framework-neutral). */
+export interface AuthRequest {
+  headers: Record<string, string | string[] | undefined>;
+  /** Absolute URL path of the request. */
+  path: string;
+}
+
+export type AuthOutcome =
+  | { ok: true; principal: Principal }
+  | {
+      ok: false;
+      /** 401 or 403. */
+      status: 401 | 403;
+      /** e.g. WWW-Authenticate. */
+      headers: Record<string, string>;
+      /** Human-readable reason (goes into the JSON-RPC error body). */
+      message: string;
+    };
+
+export interface Authenticator {
+  readonly mode: 'oauth' | 'apiKeys' | 'none';
+  authenticate(request: AuthRequest): Promise<AuthOutcome>;
+  /** Whether `principal` may see/call `tool` (per-tool scopes). */
+  mayUseTool(principal: Principal, tool: string): boolean;
+  /** Extra routes such as RFC 9728 metadata: path -> JSON document. */
+  wellKnown(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export type LimitDecision = { ok: true } | { ok: false; retryAfterSeconds: number; scope: string };
+
+/** Request-level limits (global, per principal, per session) and per-tool limits. */
+export interface RequestLimiter {
+  checkRequest(principal: Principal, sessionId: string | undefined): Promise<LimitDecision>;
+  checkTool(principal: Principal, tool: string): Promise<LimitDecision>;
+  close(): Promise<void>;
+}
+
+/** Principal for `auth.none`. */
+export const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', kind: 'anonymous', scopes: Object.freeze([]) as readonly string[] });
+
+/** The authenticator for an explicit `auth.none`. */
+export function noneAuthenticator(): Authenticator {
+  return {
+    mode: 'none',
+    authenticate: async () => ({ ok: true, principal: ANONYMOUS }),
+    mayUseTool: () => true,
+    wellKnown: () => ({}),
+    close: async () => {},
+  };
+}
+
+/** A limiter that admits everything (no `spec.rateLimits`). */
+export function unlimited(): RequestLimiter {
+  return { checkRequest: async () => ({ ok: true }), checkTool: async () => ({ ok: true }), close: async () => {} };
+}
