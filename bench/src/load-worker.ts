@@ -1,0 +1,88 @@
+// One load run, started pinned to its own core by the harness. Closed loop
+// (N connections, each sends when the last answer arrived) measures
+// throughput; open loop (requests launched on a fixed schedule, latency
+// counted from the scheduled time) measures latency with queueing visible.
+// Input: a JSON LoadSpec in argv[2]; output: one JSON LoadResult line.
+import { Pool } from 'undici';
+
+export interface LoadSpec {
+  url: string;
+  headers: Record<string, string>;
+  /** Request body; `$ID` is replaced by a per-request counter. */
+  body: string;
+  connections: number;
+  durationSeconds: number;
+  /** Open loop at this many requests/s. */
+  rate?: number;
+  /** A response body must contain this text to count as a success. */
+  expect?: string;
+}
+
+export interface LoadResult {
+  requestsPerSecond: number;
+  total: number;
+  errors: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
+const url = new URL(spec.url);
+const pool = new Pool(url.origin, { connections: spec.connections, pipelining: 1, keepAliveTimeout: 60_000 });
+const latencies: number[] = [];
+let errors = 0;
+let counter = 0;
+const parts = spec.body.split('$ID');
+
+async function once(scheduledAt: number): Promise<void> {
+  counter += 1;
+  const body = parts.join(String(counter));
+  try {
+    const res = await pool.request({ path: url.pathname, method: 'POST', headers: spec.headers, body });
+    const text = await res.body.text();
+    if (res.statusCode !== 200 || (spec.expect && !text.includes(spec.expect))) errors += 1;
+    else latencies.push(performance.now() - scheduledAt);
+  } catch {
+    errors += 1;
+  }
+}
+
+const started = performance.now();
+const endAt = started + spec.durationSeconds * 1000;
+if (spec.rate) {
+  const interval = 1000 / spec.rate;
+  const inflight = new Set<Promise<void>>();
+  let next = started;
+  while (performance.now() < endAt) {
+    const now = performance.now();
+    while (next <= now) {
+      const p = once(next).finally(() => inflight.delete(p));
+      inflight.add(p);
+      next += interval;
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(5, next - performance.now()))));
+  }
+  await Promise.all(inflight);
+} else {
+  await Promise.all(
+    Array.from({ length: spec.connections }, async () => {
+      while (performance.now() < endAt) await once(performance.now());
+    }),
+  );
+}
+const elapsed = (performance.now() - started) / 1000;
+await pool.close();
+latencies.sort((a, b) => a - b);
+const pct = (p: number): number => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]! : NaN);
+const result: LoadResult = {
+  requestsPerSecond: latencies.length / elapsed,
+  total: latencies.length,
+  errors,
+  p50: pct(50),
+  p95: pct(95),
+  p99: pct(99),
+  max: latencies.at(-1) ?? NaN,
+};
+process.stdout.write(JSON.stringify(result) + '\n');

@@ -1,0 +1,90 @@
+// Child processes of the benchmark: start pinned to a core, wait for the
+// port announcement, read RSS, stop.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+export interface Started {
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const hasTaskset = (() => {
+  try {
+    return spawn('taskset', ['-c', '0', 'true']).pid !== undefined;
+  } catch {
+    return false;
+  }
+})();
+
+/** A command line, pinned to `core` with taskset where available. */
+export function pinned(core: number | undefined, cmd: string, args: string[]): [string, string[]] {
+  return core === undefined || !hasTaskset ? [cmd, args] : ['taskset', ['-c', String(core), cmd, ...args]];
+}
+
+/** A free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts a server process and waits until `ready(port)` succeeds. */
+export async function startServer(
+  cmd: string,
+  args: string[],
+  opts: { core?: number; env?: NodeJS.ProcessEnv; port: number; ready: (port: number) => Promise<boolean>; timeoutMs?: number },
+): Promise<Started> {
+  const [c, a] = pinned(opts.core, cmd, args);
+  const child = spawn(c, a, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (d) => (log = (log + d).slice(-4000)));
+  child.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${cmd} ${args.join(' ')} exited with ${child.exitCode}:\n${log}`);
+    if (await opts.ready(opts.port).catch(() => false)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${cmd} ${args.join(' ')} did not become ready:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port: opts.port,
+    child,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+        child.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Resident set size of a process in bytes (Linux). */
+export function rssBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** Runs a child to completion, collecting stdout. */
+export function runToEnd(cmd: string, args: string[], core?: number): Promise<string> {
+  const [c, a] = pinned(core, cmd, args);
+  return new Promise((resolve, reject) => {
+    const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}`))));
+  });
+}

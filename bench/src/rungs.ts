@@ -1,0 +1,84 @@
+// The ladder: every server the benchmark measures, from the bare ceilings to
+// Berth in its production shapes, each started fresh and pinned to one core.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { legacySessionCall, legacyStatelessCall, modernCall, plainCall, type WireRequest } from './mcp-wire.ts';
+import { rssBytes, startServer, type Started } from './proc.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..');
+const berthBin = join(repo, 'runtime', 'bin', 'berth.mjs');
+
+export interface Rung {
+  id: string;
+  label: string;
+  era: 'modern' | 'legacy' | 'plain';
+  path?: string;
+  start(port: number, core: number): Promise<Started>;
+  request(url: string): Promise<WireRequest>;
+  /** Extra measurements after the load runs. */
+  after?(ctx: { url: string; server: Started; quick: boolean }): Promise<Record<string, number | string>>;
+  cleanup?(): Promise<void>;
+}
+
+interface Helpers {
+  tcpReady(port: number): Promise<boolean>;
+}
+
+const peer = (file: string, h: Helpers) => (port: number, core: number) =>
+  startServer(process.execPath, [join(here, 'peers', file), '--port', String(port)], { core, port, ready: h.tcpReady });
+
+async function berthReady(port: number): Promise<boolean> {
+  const res = await fetch(`http://127.0.0.1:${port}/ready`);
+  await res.text();
+  return res.ok;
+}
+
+/** Starts `berth run -f <manifest>` with the given extra arguments. */
+export function startBerth(manifest: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  return (port: number, core: number) =>
+    startServer(process.execPath, [berthBin, 'run', '-f', manifest, '--port', String(port), ...extra], {
+      core,
+      port,
+      ready: berthReady,
+      env: { BERTH_LOG_LEVEL: 'warn', ...env },
+    });
+}
+
+/** Memory per idle legacy session: RSS before and after opening N sessions. */
+async function idleSessionCost(url: string, server: Started, n: number): Promise<Record<string, number>> {
+  const before = rssBytes(server.child.pid!);
+  for (let i = 0; i < n; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => legacySessionCall(url)));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const after = rssBytes(server.child.pid!);
+  const t0 = performance.now();
+  await legacySessionCall(url);
+  return {
+    idleSessions: n,
+    bytesPerIdleSession: Math.max(0, Math.round((after - before) / n)),
+    sessionSetupMs: Number((performance.now() - t0).toFixed(2)),
+  };
+}
+
+/** The rungs, cheapest first. */
+export function ladder(h: Helpers): Rung[] {
+  const echoManifest = join(repo, 'bench', 'fixtures', 'echo.yaml');
+  return [
+    { id: 'node-http', label: 'raw node:http JSON echo', era: 'plain', start: peer('raw-http.ts', h), request: async () => plainCall() },
+    { id: 'fastify', label: 'fastify JSON echo (ceiling)', era: 'plain', start: peer('fastify-echo.ts', h), request: async () => plainCall() },
+    { id: 'sdk-modern', label: 'bare SDK v2 createMcpHandler, 2026-07-28', era: 'modern', start: peer('sdk-handler.ts', h), request: async () => modernCall() },
+    { id: 'sdk-legacy-stateless', label: 'bare SDK v2 createMcpHandler, 2025 stateless fallback', era: 'legacy', start: peer('sdk-handler.ts', h), request: async () => legacyStatelessCall() },
+    { id: 'sdk-sessionful', label: 'SDK sessionful transport, warm 2025 session', era: 'legacy', start: peer('sdk-sessionful.ts', h), request: (url) => legacySessionCall(url) },
+    { id: 'berth-modern', label: 'Berth in-memory, 2026-07-28', era: 'modern', start: startBerth(echoManifest), request: async () => modernCall() },
+    {
+      id: 'berth-legacy',
+      label: 'Berth in-memory, warm 2025 session',
+      era: 'legacy',
+      start: startBerth(echoManifest),
+      request: (url) => legacySessionCall(url),
+      after: ({ url, server, quick }) => idleSessionCost(url, server, quick ? 100 : 1000),
+    },
+  ];
+}

@@ -1,0 +1,28 @@
+// The quick benchmark run must work end to end (its timings are not judged
+// here: numbers come from full runs, as ratios, never from timed tests).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const bench = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+test('npm run bench -- --quick measures every rung and writes the three reports', { timeout: 180_000 }, () => {
+  const run = spawnSync(process.execPath, [join(bench, 'src', 'main.ts'), '--quick'], { encoding: 'utf8', timeout: 170_000 });
+  assert.equal(run.status, 0, `bench exited ${run.status}:\n${run.stdout}\n${run.stderr}`);
+  const report = JSON.parse(readFileSync(join(bench, 'results', 'tmp', 'results.json'), 'utf8')) as {
+    results: Array<{ id: string; error?: string; throughput: Record<string, { requestsPerSecond: number; errors: number }> }>;
+  };
+  assert.ok(report.results.length >= 7, 'every rung of the ladder ran');
+  for (const r of report.results) {
+    assert.equal(r.error, undefined, `${r.id} failed: ${r.error}`);
+    for (const t of Object.values(r.throughput)) {
+      assert.ok(t.requestsPerSecond > 0, `${r.id} served calls`);
+      assert.equal(t.errors, 0, `${r.id} answered every call correctly`);
+    }
+  }
+  assert.match(readFileSync(join(bench, 'results', 'tmp', 'results.md'), 'utf8'), /\| rung \|/);
+  assert.match(readFileSync(join(bench, 'results', 'tmp', 'chart.svg'), 'utf8'), /^<svg/);
+});

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Runs every test of the repository: system deps, typecheck, then each
+// workspace's suite in turn (sequential: the suites start real servers and a
+// control plane, and the machine has two cores). Ends with one summary line.
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const only = process.argv.slice(2);
+const workspaces = ['runtime', 'operator', 'e2e', 'bench'].filter((w) => only.length === 0 || only.includes(w));
+
+/** Runs a command, mirroring its output; resolves with exit code and captured text. */
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let text = '';
+    child.stdout.on('data', (d) => { text += d; process.stdout.write(d); });
+    child.stderr.on('data', (d) => { text += d; process.stderr.write(d); });
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 1 : 0), text }));
+  });
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
+const started = Date.now();
+
+if (process.env.BERTH_SKIP_DEPS !== '1') {
+  const deps = await run('bash', ['scripts/ensure-deps.sh']);
+  if (deps.code !== 0) failures.push('ensure-deps');
+}
+
+const tsc = await run('npx', ['tsc', '-p', 'tsconfig.json']);
+if (tsc.code !== 0) { failures.push('typecheck'); totals.failed += 1; } else totals.passed += 1;
+
+for (const ws of workspaces) {
+  const pkgPath = join(root, ws, 'package.json');
+  if (!existsSync(pkgPath)) continue;
+  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8'));
+  if (!pkg.scripts?.test) continue;
+  process.stdout.write(`\n=== ${ws}: npm test ===\n`);
+  const t0 = Date.now();
+  const res = await run('npm', ['test', '-w', ws]);
+  const count = (re) => [...res.text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+  const pass = count(/^[ℹ#] pass (\d+)$/gm);
+  const fail = count(/^[ℹ#] fail (\d+)$/gm);
+  const skip = count(/^[ℹ#] skipped (\d+)$/gm);
+  totals.passed += pass; totals.failed += fail; totals.skipped += skip;
+  if (res.code !== 0) {
+    failures.push(ws);
+    if (fail === 0) totals.failed += 1; // a crash outside a test still counts
+  }
+  process.stdout.write(`=== ${ws}: ${pass} passed, ${fail} failed (${((Date.now() - t0) / 1000).toFixed(0)} s) ===\n`);
+}
+
+process.stdout.write(`\ntotal time ${((Date.now() - started) / 1000).toFixed(0)} s${failures.length ? `; failed: ${failures.join(', ')}` : ''}\n`);
+process.stdout.write(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
+process.exit(failures.length ? 1 : 0);
