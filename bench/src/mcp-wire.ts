@@ -55,7 +55,11 @@ export function legacyStatelessCall(): WireRequest {
 }
 
 /** Opens a 2025-era session and returns the tools/call request bound to it. */
-export async function legacySessionCall(url: string, extraHeaders: Record<string, string> = {}): Promise<WireRequest & { sessionId: string }> {
+export async function legacySessionCall(
+  url: string,
+  extraHeaders: Record<string, string> = {},
+  tool: { name: string; arguments: Record<string, unknown>; expect: string } = { name: 'echo', arguments: { text: ECHO_TEXT }, expect: ECHO_TEXT },
+): Promise<WireRequest & { sessionId: string }> {
   const base = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...extraHeaders };
   const init = await fetch(url, {
     method: 'POST',
@@ -76,7 +80,7 @@ export async function legacySessionCall(url: string, extraHeaders: Record<string
   return {
     sessionId,
     headers,
-    body: withId({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'echo', arguments: { text: ECHO_TEXT } } }),
-    expect: ECHO_TEXT,
+    body: withId({ jsonrpc: '2.0', method: 'tools/call', params: { name: tool.name, arguments: tool.arguments } }),
+    expect: tool.expect,
   };
 }

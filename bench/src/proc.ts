@@ -88,3 +88,20 @@ export function runToEnd(cmd: string, args: string[], core?: number): Promise<st
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}`))));
   });
 }
+
+/** RSS of a process and all its descendants, in bytes (Linux). */
+export function treeRss(pid: number): number {
+  let total = 0;
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop()!;
+    try {
+      total += rssBytes(p);
+      const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
+      if (children) stack.push(...children.split(/\s+/).map(Number));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total;
+}

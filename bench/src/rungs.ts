@@ -3,11 +3,14 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { legacySessionCall, legacyStatelessCall, modernCall, plainCall, type WireRequest } from './mcp-wire.ts';
-import { rssBytes, startServer, type Started } from './proc.ts';
+import { rssBytes, startServer, treeRss, type Started } from './proc.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..', '..');
 const berthBin = join(repo, 'runtime', 'bin', 'berth.mjs');
+const supergatewayBin = join(repo, 'node_modules', 'supergateway', 'dist', 'index.js');
+const everythingBin = join(repo, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+const everythingEcho = { name: 'echo', arguments: { message: 'hello berth' }, expect: 'Echo: hello berth' };
 
 export interface Rung {
   id: string;
@@ -79,6 +82,27 @@ export function ladder(h: Helpers): Rung[] {
       start: startBerth(echoManifest),
       request: (url) => legacySessionCall(url),
       after: ({ url, server, quick }) => idleSessionCost(url, server, quick ? 100 : 1000),
+    },
+    {
+      id: 'supergateway-stdio',
+      label: 'supergateway (stateful) hosting server-everything, warm session',
+      era: 'legacy',
+      start: (port, core) =>
+        startServer(
+          process.execPath,
+          [supergatewayBin, '--stdio', `${process.execPath} ${everythingBin} stdio`, '--outputTransport', 'streamableHttp', '--stateful', '--port', String(port), '--logLevel', 'none'],
+          { core, port, ready: h.tcpReady },
+        ),
+      request: (url) => legacySessionCall(url, {}, everythingEcho),
+      after: async ({ server }) => ({ rssWithChildrenMB: Math.round(treeRss(server.child.pid!) / 2 ** 20) }),
+    },
+    {
+      id: 'berth-stdio',
+      label: 'Berth stdio backend hosting server-everything, warm session',
+      era: 'legacy',
+      start: startBerth(join(repo, 'bench', 'fixtures', 'everything-stdio.yaml')),
+      request: (url) => legacySessionCall(url, {}, everythingEcho),
+      after: async ({ server }) => ({ rssWithChildrenMB: Math.round(treeRss(server.child.pid!) / 2 ** 20) }),
     },
   ];
 }
