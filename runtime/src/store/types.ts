@@ -39,6 +39,21 @@ export class SessionLimitError extends Error {
   override readonly name = 'SessionLimitError';
 }
 
+/**
+ * A store's backing service (Redis) is unreachable or timed out. Requests that
+ * need the store get 503 with `Retry-After`; nothing is lost and the store
+ * recovers by itself once the service is back.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  /** Suggested `Retry-After` in seconds. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, options: { cause?: unknown; retryAfterSeconds?: number } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  }
+}
+
 /** A stored server→client message of one SSE stream of one session. */
 export interface StoredEvent {
   eventId: string;
