@@ -1,0 +1,87 @@
+/**
+ * The few places the module backend adapts to how the SDK's server classes
+ * behave, kept in one file so an SDK upgrade has one place to check (the
+ * module-backend tests exercise each of them).
+ */
+import { McpServer, Server, type Transport } from '@modelcontextprotocol/server';
+import type { JsonRpcNotification } from '../../protocol/jsonrpc.ts';
+
+const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+const CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
+
+type LowLevel = Server;
+
+/**
+ * The low-level `Server` behind a factory product. Duck-typed, so a module
+ * that bundles its own copy of the SDK (an npm package with its own
+ * dependency) is still served: `serveStdio` only recognises its own
+ * `McpServer` class, while a low-level server of any copy works.
+ */
+export function lowLevelServer(product: unknown): LowLevel {
+  if (product instanceof McpServer) return product.server;
+  if (product instanceof Server) return product;
+  const p = product as { server?: unknown; connect?: unknown; setRequestHandler?: unknown } | null;
+  if (p && typeof p === 'object') {
+    const inner = p.server as { connect?: unknown; setRequestHandler?: unknown } | undefined;
+    if (inner && typeof inner.connect === 'function' && typeof inner.setRequestHandler === 'function') return inner as unknown as LowLevel;
+    if (typeof p.connect === 'function' && typeof p.setRequestHandler === 'function') return p as unknown as LowLevel;
+  }
+  throw new TypeError(`the factory returned ${describe(product)}, not an McpServer or Server`);
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return `an object (${(value as object).constructor?.name ?? 'Object'})`;
+}
+
+const CHANGE_METHODS = new Set([
+  'notifications/tools/list_changed',
+  'notifications/prompts/list_changed',
+  'notifications/resources/list_changed',
+  'notifications/resources/updated',
+]);
+
+/** Whether a server→client notification is a change event (fanned out, not tied to an exchange). */
+export function isChangeNotification(message: { method?: unknown }): message is JsonRpcNotification {
+  return typeof message.method === 'string' && CHANGE_METHODS.has(message.method) && !('id' in message);
+}
+
+/**
+ * Diverts the instance's change notifications to `onChange` at the
+ * instance's own transport. On a modern connection the SDK's stdio entry
+ * only forwards change notifications some open `subscriptions/listen` on
+ * that connection asked for; Berth serves listen streams itself (across
+ * replicas), so it must see every change the instance announces.
+ */
+export function divertChangeNotifications(server: LowLevel, onChange: (n: JsonRpcNotification) => void): void {
+  const connect = server.connect.bind(server);
+  server.connect = async (transport: Transport): Promise<void> => {
+    const send = transport.send.bind(transport);
+    transport.send = (message, options) => {
+      if (isChangeNotification(message as { method?: unknown })) {
+        onChange(message as JsonRpcNotification);
+        return Promise.resolve();
+      }
+      return send(message, options);
+    };
+    return connect(transport);
+  };
+}
+
+/**
+ * Backfills the deprecated `getClientCapabilities()` / `getClientVersion()`
+ * accessors from a modern request's `_meta` envelope, as the SDK's own HTTP
+ * entry does per request, so module code behaves the same under Berth.
+ * Safe only because an instance serves one exchange at a time.
+ */
+export function seedModernClientIdentity(server: LowLevel, meta: Record<string, unknown> | undefined): void {
+  const target = server as unknown as { _clientCapabilities?: unknown; _clientVersion?: unknown };
+  target._clientCapabilities = meta?.[CLIENT_CAPABILITIES];
+  target._clientVersion = meta?.[CLIENT_INFO];
+}
+
+/** The server's declared capabilities (public accessor). */
+export function capabilitiesOf(server: LowLevel): Record<string, unknown> {
+  return (server.getCapabilities() ?? {}) as Record<string, unknown>;
+}
