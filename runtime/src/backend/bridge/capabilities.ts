@@ -7,13 +7,16 @@ export const BERTH_CLIENT_INFO = { name: 'berth', version: '0.1.0' } as const;
 
 /**
  * The capabilities Berth declares when it initializes a shared server: it can
- * relay sampling, elicitation and roots to whichever client a request
- * belongs to (and refuses cleanly when that client lacks them).
+ * relay sampling and elicitation to whichever client a request belongs to
+ * (and refuses cleanly when that client lacks them). Roots are not declared:
+ * they describe one client's workspace and servers cache them per
+ * connection, so a shared process would hand one client's roots to another.
+ * Servers that need roots run `perSession`, initialized with the client's
+ * own capabilities.
  */
 export const BERTH_CLIENT_CAPABILITIES: Record<string, unknown> = Object.freeze({
   sampling: {},
   elicitation: { form: {}, url: {} },
-  roots: {},
 });
 
 /**
