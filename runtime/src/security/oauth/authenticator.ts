@@ -1,0 +1,174 @@
+/**
+ * The OAuth 2.1 resource server: every request's bearer token is validated
+ * (JWT against the issuer's JWKS, or RFC 7662 introspection for opaque
+ * tokens), its audience must be this server's canonical URI (RFC 8707), and
+ * failures carry RFC 9728 / RFC 6750 challenges. The resulting principal
+ * holds no token, so nothing downstream can pass it on.
+ */
+import type { Logger } from 'pino';
+import type { JWTVerifyGetKey } from 'jose';
+import type { McpServerSpec } from '../../config/spec.ts';
+import type { Principal } from '../../backend/types.ts';
+import type { AuthOutcome, AuthRequest, Authenticator } from '../types.ts';
+import { readSecret } from '../secrets.ts';
+import { bearerChallenge, bearerToken } from './challenge.ts';
+import { missingScopes, principalFromClaims, toolScopesFor } from './claims.ts';
+import { discoverIssuer, type FetchLike, type IssuerMetadata } from './discovery.ts';
+import { createIntrospector } from './introspection.ts';
+import { TokenError, looksLikeJwt, remoteKeySet, safeAlgorithms, verifyJwt } from './jwt.ts';
+import { metadataPaths, metadataUrlFor, protectedResourceMetadata } from './resource-metadata.ts';
+
+export type OAuthSpec = NonNullable<McpServerSpec['auth']['oauth']>;
+
+export interface OAuthDeps {
+  /** `endpoint.publicUrl`: the canonical URI clients use; the default audience. */
+  publicUrl?: string;
+  /** `endpoint.path` on this server (where the well-known documents are mounted). */
+  resourcePath: string;
+  logger: Logger;
+  fetch?: FetchLike;
+  /** Where `introspection.clientSecretRef` is mounted. */
+  secretsDir?: string;
+  jwksCooldownMs?: number;
+  jwksCacheMaxAgeMs?: number;
+  /** How long an introspection answer is reused (default 10 s). */
+  introspectionCacheMs?: number;
+  /** Retry delay after a failed issuer discovery (default 10 s). */
+  discoveryRetryMs?: number;
+}
+
+interface KeySource {
+  getKey?: JWTVerifyGetKey;
+  introspect?: (token: string) => Promise<Record<string, unknown>>;
+}
+
+/** Creates the OAuth resource-server authenticator for `spec` (the `auth.oauth` section). */
+export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Authenticator {
+  const log = deps.logger;
+  const fetchImpl: FetchLike = deps.fetch ?? ((u, i) => fetch(u, i));
+  const audience = spec.audience || deps.publicUrl;
+  if (!audience) throw new Error('auth.oauth.audience: required when endpoint.publicUrl is not set');
+  const issuer = spec.issuer;
+  const { allowed: algorithms, dropped } = safeAlgorithms(spec.algorithms);
+  if (dropped.length) log.warn({ dropped }, 'Ignored JWS algorithms that are unsafe with a public key set');
+  if (!algorithms.length) throw new Error('auth.oauth.algorithms: no asymmetric algorithm left (none/HMAC are never accepted)');
+  const skew = Math.min(spec.clockSkewSeconds, 60);
+  const allScopes = [...spec.requiredScopes, ...Object.values(spec.toolScopes).flat()];
+  const metadata = protectedResourceMetadata({ resource: audience, issuer, scopes: allScopes });
+  const staticMetadataUrl = deps.publicUrl ? metadataUrlFor(deps.publicUrl) : /^https?:\/\//.test(audience) ? metadataUrlFor(audience) : undefined;
+
+  // Issuer metadata is discovered lazily so the runtime starts while the AS is down.
+  let sources: Promise<KeySource> | undefined;
+  let failedAt = 0;
+  const retryMs = deps.discoveryRetryMs ?? 10_000;
+
+  async function buildSources(): Promise<KeySource> {
+    let meta: IssuerMetadata | undefined;
+    const needsDiscovery = !spec.jwksUri || (spec.introspection !== undefined && !spec.introspection.url);
+    if (needsDiscovery) meta = await discoverIssuer(issuer, fetchImpl, 5_000);
+    const out: KeySource = {};
+    const jwksUri = spec.jwksUri || meta?.jwks_uri;
+    if (jwksUri) {
+      out.getKey = remoteKeySet(jwksUri, { fetch: fetchImpl, cooldownMs: deps.jwksCooldownMs, cacheMaxAgeMs: deps.jwksCacheMaxAgeMs });
+    }
+    const intro = spec.introspection;
+    if (intro) {
+      const url = intro.url || meta?.introspection_endpoint;
+      if (!url) throw new Error(`issuer ${issuer} advertises no introspection_endpoint`);
+      const ref = intro.clientSecretRef;
+      const secretsDir = deps.secretsDir ?? '/var/run/berth/secrets';
+      out.introspect = createIntrospector({
+        url,
+        clientId: intro.clientId,
+        clientSecret: async () => (ref && ref.name ? readSecret(secretsDir, ref.name, ref.key) : ''),
+        issuer,
+        audience: audience!,
+        clockSkewSeconds: skew,
+        fetch: fetchImpl,
+        cacheMs: deps.introspectionCacheMs,
+      });
+    }
+    if (!out.getKey && !out.introspect) throw new Error(`issuer ${issuer} advertises no jwks_uri and no introspection is configured`);
+    log.info({ issuer, jwksUri: jwksUri ?? null, introspection: Boolean(out.introspect) }, 'Resolved OAuth token validation');
+    return out;
+  }
+
+  function keySources(): Promise<KeySource> {
+    if (!sources || (failedAt && Date.now() - failedAt > retryMs)) {
+      failedAt = 0;
+      sources = buildSources().catch((err: unknown) => {
+        failedAt = Date.now();
+        log.error({ err: (err as Error).message, issuer }, 'OAuth issuer discovery failed');
+        throw err;
+      });
+    }
+    return sources;
+  }
+
+  function metadataUrl(req: AuthRequest): string {
+    if (staticMetadataUrl) return staticMetadataUrl;
+    const host = String(req.headers['x-forwarded-host'] ?? req.headers['host'] ?? 'localhost');
+    const proto = String(req.headers['x-forwarded-proto'] ?? 'http').split(',')[0]!.trim();
+    return metadataUrlFor(`${proto}://${host}${deps.resourcePath}`);
+  }
+
+  function unauthorized(req: AuthRequest, message: string, error?: 'invalid_token' | 'invalid_request'): AuthOutcome {
+    const header = bearerChallenge({
+      resourceMetadata: metadataUrl(req),
+      scope: spec.requiredScopes,
+      ...(error ? { error, errorDescription: message } : {}),
+    });
+    return { ok: false, status: 401, headers: { 'www-authenticate': header }, message };
+  }
+
+  async function validate(token: string): Promise<Record<string, unknown>> {
+    const src = await keySources().catch(() => {
+      throw new TokenError('token validation unavailable (authorization server metadata not reachable)');
+    });
+    if (src.getKey && looksLikeJwt(token)) {
+      return verifyJwt(token, src.getKey, { issuer, audience: audience!, algorithms, clockSkewSeconds: skew });
+    }
+    if (src.introspect) return src.introspect(token);
+    throw new TokenError('unsupported token format');
+  }
+
+  return {
+    mode: 'oauth',
+    async authenticate(req: AuthRequest): Promise<AuthOutcome> {
+      const token = bearerToken(req.headers);
+      if (token === undefined) return unauthorized(req, 'missing bearer token');
+      if (token === null) return unauthorized(req, 'malformed Authorization header', 'invalid_request');
+      let claims: Record<string, unknown>;
+      try {
+        claims = await validate(token);
+      } catch (err) {
+        const reason = err instanceof TokenError ? err.message : 'invalid token';
+        log.debug({ reason }, 'Refused bearer token');
+        return unauthorized(req, `invalid token: ${reason}`, 'invalid_token');
+      }
+      const principal = principalFromClaims(claims, issuer);
+      if (!principal) return unauthorized(req, 'invalid token: no sub or client_id', 'invalid_token');
+      const missing = missingScopes(principal.scopes, spec.requiredScopes);
+      if (missing.length) {
+        const header = bearerChallenge({
+          error: 'insufficient_scope',
+          errorDescription: `missing scope: ${missing.join(' ')}`,
+          scope: spec.requiredScopes,
+          resourceMetadata: metadataUrl(req),
+        });
+        return { ok: false, status: 403, headers: { 'www-authenticate': header }, message: `insufficient scope: requires ${missing.join(' ')}` };
+      }
+      return { ok: true, principal };
+    },
+    mayUseTool(principal: Principal, tool: string): boolean {
+      const needed = toolScopesFor(spec.toolScopes, tool);
+      return needed.length === 0 || missingScopes(principal.scopes, needed).length === 0;
+    },
+    wellKnown(): Record<string, unknown> {
+      const out: Record<string, unknown> = {};
+      for (const p of metadataPaths(deps.resourcePath)) out[p] = metadata;
+      return out;
+    },
+    async close(): Promise<void> {},
+  };
+}
