@@ -10,7 +10,7 @@ import { loadFactory, resolveModuleLocation } from './loader.ts';
 
 export { createModuleBackend, bindingKey, defaultInitialize, type ModuleBackendOptions } from './backend.ts';
 export { ModuleLoadError, loadFactory, resolveModuleLocation, type ModuleLocation } from './loader.ts';
-export { installPackage, isPackageInstalled, parsePackageSpec, resolvePackageEntry, PackageInstallError } from './package.ts';
+export { resolvePackageEntry, PackageResolveError } from './package.ts';
 export type { BerthFactoryContext, BerthModuleContext, BerthNotify, BerthServerFactory, CurrentExchange } from './context.ts';
 export { DEFAULT_POOL, type PoolOptions } from './pool.ts';
 
