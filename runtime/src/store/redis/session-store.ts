@@ -1,0 +1,152 @@
+/**
+ * SessionStore on Redis: one small hash per session with a sliding idle TTL,
+ * plus a sorted set of live ids scored by expiry that enforces maxSessions
+ * atomically and heals itself (expired members are pruned by the scripts).
+ */
+import type { InitializeParams } from '../../backend/types.ts';
+import { SessionLimitError, type SessionRecord, type SessionStore } from '../types.ts';
+import type { RedisClient } from './connection.ts';
+import type { RedisHealth } from './health.ts';
+import type { Keys } from './keys.ts';
+import { runScript, sessionCount, sessionCreate, sessionDelete, sessionTouch, sessionUpdate } from './scripts.ts';
+
+/** Hash field names: short, because every byte is paid per idle session. */
+const F = {
+  principal: 'p',
+  protocolVersion: 'v',
+  initialize: 'i',
+  owner: 'o',
+  createdAt: 'c',
+  lastSeenAt: 'l',
+  logLevel: 'g',
+  subscriptions: 'u',
+} as const;
+
+type Patch = Partial<Omit<SessionRecord, 'id' | 'principal'>>;
+
+/** Encodes record fields (except id and lastSeenAt, which Redis time sets) into hash field/value pairs. */
+export function encodeFields(patch: Patch & { principal?: string }): { set: string[]; del: string[] } {
+  const set: string[] = [];
+  const del: string[] = [];
+  const put = (field: string, value: string | undefined) => (value === undefined ? del.push(field) : set.push(field, value));
+  for (const [key, value] of Object.entries(patch)) {
+    switch (key) {
+      case 'principal':
+        put(F.principal, value as string | undefined);
+        break;
+      case 'protocolVersion':
+        put(F.protocolVersion, value as string | undefined);
+        break;
+      case 'initialize':
+        put(F.initialize, value === undefined ? undefined : JSON.stringify(value));
+        break;
+      case 'owner':
+        put(F.owner, value as string | undefined);
+        break;
+      case 'createdAt':
+        put(F.createdAt, value === undefined ? undefined : String(value));
+        break;
+      case 'logLevel':
+        put(F.logLevel, value as string | undefined);
+        break;
+      case 'subscriptions':
+        put(F.subscriptions, value === undefined ? undefined : JSON.stringify(value));
+        break;
+      default:
+        // lastSeenAt is Redis time; unknown keys are not part of the record.
+        break;
+    }
+  }
+  return { set, del };
+}
+
+/** Decodes an HGETALL-style flat list into a record; undefined when it is not a complete record. */
+export function decodeRecord(id: string, flat: readonly string[]): SessionRecord | undefined {
+  const h = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) h.set(flat[i]!, flat[i + 1]!);
+  const principal = h.get(F.principal);
+  const protocolVersion = h.get(F.protocolVersion);
+  const init = h.get(F.initialize);
+  if (principal === undefined || protocolVersion === undefined || init === undefined) return undefined;
+  let initialize: InitializeParams;
+  try {
+    initialize = JSON.parse(init) as InitializeParams;
+  } catch {
+    return undefined;
+  }
+  const record: SessionRecord = {
+    id,
+    principal,
+    protocolVersion,
+    initialize,
+    createdAt: Number(h.get(F.createdAt) ?? 0),
+    lastSeenAt: Number(h.get(F.lastSeenAt) ?? 0),
+  };
+  const owner = h.get(F.owner);
+  if (owner) record.owner = owner;
+  const logLevel = h.get(F.logLevel);
+  if (logLevel) record.logLevel = logLevel;
+  const subs = h.get(F.subscriptions);
+  if (subs) {
+    try {
+      record.subscriptions = JSON.parse(subs) as string[];
+    } catch {
+      // A corrupt optional field is dropped rather than failing the session.
+    }
+  }
+  return record;
+}
+
+export interface RedisSessionStoreOptions {
+  client: RedisClient;
+  keys: Keys;
+  health: RedisHealth;
+  idleTimeoutSeconds: number;
+  maxSessions: number;
+}
+
+/** Creates the Redis-backed SessionStore. */
+export function createRedisSessionStore(opts: RedisSessionStoreOptions): SessionStore {
+  const { client, keys, health } = opts;
+  const ttlMs = opts.idleTimeoutSeconds * 1000;
+  return {
+    async create(record) {
+      const { set } = encodeFields({
+        principal: record.principal,
+        protocolVersion: record.protocolVersion,
+        initialize: record.initialize,
+        owner: record.owner,
+        createdAt: record.createdAt,
+        logLevel: record.logLevel,
+        subscriptions: record.subscriptions,
+      });
+      const result = await health.guard('session.create', () =>
+        runScript<number>(client, sessionCreate, [keys.session(record.id), keys.sessionIndex], [record.id, ttlMs, opts.maxSessions, ...set]),
+      );
+      if (result === 0) throw new SessionLimitError(`session limit of ${opts.maxSessions} reached`);
+      if (result === -1) throw new Error(`session ${record.id} already exists`);
+    },
+    async get(id) {
+      const flat = await health.guard('session.get', () => runScript<string[] | null>(client, sessionTouch, [keys.session(id), keys.sessionIndex], [id, ttlMs]));
+      return flat ? decodeRecord(id, flat) : undefined;
+    },
+    async update(id, patch) {
+      const { set, del } = encodeFields(patch);
+      const result = await health.guard('session.update', () =>
+        runScript<number>(client, sessionUpdate, [keys.session(id), keys.sessionIndex], [id, ttlMs, set.length, ...set, ...del]),
+      );
+      return result === 1;
+    },
+    async delete(id) {
+      await health.guard('session.delete', () =>
+        runScript<number>(client, sessionDelete, [keys.session(id), keys.sessionIndex, keys.events(id), keys.inflight(id)], [id]),
+      );
+    },
+    async count() {
+      return health.guard('session.count', () => runScript<number>(client, sessionCount, [keys.sessionIndex], []));
+    },
+    healthy: () => health.healthy(),
+    // The connection is shared; createRedisStores().close() ends it.
+    close: async () => {},
+  };
+}
