@@ -1,0 +1,148 @@
+/**
+ * The MCP endpoint (`spec.endpoint.path`): guards → auth → rate limit → era
+ * router. POSTs are classified per message (modern 2026-07-28 vs 2025-era);
+ * GET and DELETE belong to legacy sessions. Every error on this route is a
+ * JSON-RPC error body, including fastify's own (413, 415, 400 parse errors).
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { classify, type McpHeaders } from '../protocol/classify.ts';
+import { ErrorCode } from '../protocol/jsonrpc.ts';
+import { sharedMetrics } from '../observability/metrics.ts';
+import { StoreUnavailableError } from '../store/types.ts';
+import type { RuntimeContext } from './context.ts';
+import { echoableId, HttpErrors, sendError, type HttpErrorSpec } from './errors.ts';
+import { guardHook, preflight, type OriginPolicy } from './guards.ts';
+import type { LegacySessions } from './legacy.ts';
+import type { ModernHandler } from './modern.ts';
+
+export interface McpRouteOptions {
+  rt: RuntimeContext;
+  policy: OriginPolicy;
+  legacy: LegacySessions;
+  modern: ModernHandler;
+}
+
+const header = (request: FastifyRequest, name: string): string | undefined => {
+  const v = request.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+};
+
+/** Maps fastify's own errors on the route to the error table. */
+function tableEntryFor(error: FastifyError): HttpErrorSpec | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return HttpErrors.BODY_TOO_LARGE;
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return HttpErrors.EMPTY_BODY;
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return HttpErrors.UNSUPPORTED_MEDIA_TYPE;
+    default:
+      if (error instanceof SyntaxError || error.statusCode === 400) return HttpErrors.PARSE_ERROR;
+      return undefined;
+  }
+}
+
+/** Registers the MCP routes (call inside an encapsulated plugin). */
+export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions): Promise<void> {
+  const { rt, policy, legacy, modern } = options;
+  const path = rt.spec.endpoint.path;
+  const maxBody = rt.spec.endpoint.maxBodyBytes;
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof StoreUnavailableError) {
+      rt.metrics.errors.inc({ category: 'unavailable' });
+      rt.logger.warn({ err: error, method: request.method }, 'A store is unavailable');
+      if (reply.sent || reply.raw.headersSent) return;
+      sendError(reply, HttpErrors.STORE_UNAVAILABLE, { headers: { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterSeconds))) } });
+      return;
+    }
+    const entry = tableEntryFor(error);
+    rt.metrics.errors.inc({ category: entry?.category ?? 'internal' });
+    if (!entry) rt.logger.error({ err: error, method: request.method }, 'Unexpected error on the MCP endpoint');
+    if (reply.sent || reply.raw.headersSent) return;
+    const message = entry === HttpErrors.BODY_TOO_LARGE ? `Payload Too Large: the request body exceeds ${maxBody} bytes` : undefined;
+    sendError(reply, entry ?? HttpErrors.INTERNAL, message === undefined ? {} : { message });
+  });
+
+  const guard = guardHook(policy);
+
+  async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const q = request.url.indexOf('?');
+    const outcome = await rt.auth.authenticate({ headers: request.headers, path: q === -1 ? request.url : request.url.slice(0, q) });
+    if (!outcome.ok) {
+      rt.metrics.errors.inc({ category: 'auth' });
+      const spec: HttpErrorSpec = {
+        status: outcome.status,
+        code: outcome.status === 401 ? ErrorCode.Unauthorized : ErrorCode.Forbidden,
+        message: outcome.message,
+        category: 'auth',
+      };
+      return sendError(reply, spec, { headers: outcome.headers });
+    }
+    const decision = await rt.limiter.checkRequest(outcome.principal, header(request, 'mcp-session-id'));
+    if (!decision.ok) {
+      rt.metrics.errors.inc({ category: 'rate_limited' });
+      sharedMetrics.rateLimited.inc({ scope: decision.scope });
+      const retryAfter = Math.max(1, Math.ceil(decision.retryAfterSeconds));
+      return sendError(reply, HttpErrors.RATE_LIMITED, {
+        headers: { 'retry-after': String(retryAfter) },
+        data: { scope: decision.scope, retryAfterSeconds: retryAfter },
+      });
+    }
+    request.principal = outcome.principal;
+    return undefined;
+  }
+
+  const onRequest = [guard, authenticate];
+
+  app.route({
+    method: 'POST',
+    url: path,
+    onRequest,
+    handler: async (request, reply) => {
+      const body = request.body;
+      const principal = request.principal;
+      if (!principal) return sendError(reply, HttpErrors.INTERNAL);
+      const headers: McpHeaders = {
+        protocolVersion: header(request, 'mcp-protocol-version'),
+        method: header(request, 'mcp-method'),
+        name: header(request, 'mcp-name'),
+      };
+      const route = classify('POST', headers, body);
+      switch (route.kind) {
+        case 'reject':
+          rt.metrics.errors.inc({ category: 'bad_request' });
+          return sendError(reply, { status: route.httpStatus, code: route.code, message: route.message, category: 'bad_request' }, {
+            id: echoableId(body),
+            data: route.data,
+          });
+        case 'modern':
+          return modern(reply, route, headers, principal);
+        case 'legacy':
+          return legacy.post(request, reply, route, body, headers, principal);
+      }
+    },
+  });
+
+  app.route({
+    method: 'GET',
+    url: path,
+    onRequest,
+    handler: async (request, reply) => legacy.get(request, reply, request.principal ?? (await Promise.reject(new Error('no principal')))),
+  });
+
+  app.route({
+    method: 'DELETE',
+    url: path,
+    onRequest,
+    handler: async (request, reply) => legacy.delete(request, reply, request.principal ?? (await Promise.reject(new Error('no principal')))),
+  });
+
+  app.route({ method: 'OPTIONS', url: path, onRequest: guard, handler: async (request, reply) => preflight(request, reply) });
+
+  app.route({
+    method: ['PUT', 'PATCH', 'HEAD', 'TRACE'],
+    url: path,
+    handler: async (_request, reply) => sendError(reply, HttpErrors.METHOD_NOT_ALLOWED),
+  });
+}
