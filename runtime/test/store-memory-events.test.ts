@@ -6,7 +6,7 @@ import type { StoredEvent } from '../src/store/types.ts';
 import type { ServerChangeEvent } from '../src/backend/types.ts';
 
 const note = (n: number): JsonRpcMessage => ({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 't', progress: n } });
-const progressOf = (e: StoredEvent): number => (e.message as { params: { progress: number } }).params.progress;
+const progressOf = (e: StoredEvent): number => (e.message as unknown as { params: { progress: number } }).params.progress;
 const tick = () => new Promise((r) => setImmediate(r));
 
 test('event ids encode session and stream, and increase within a session', async () => {
