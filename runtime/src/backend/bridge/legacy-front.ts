@@ -22,8 +22,12 @@ import type { SubscriptionRefs } from './subscriptions.ts';
 export interface LegacyFrontOptions {
   /** One peer serves many clients: session-level state is kept by Berth, not the peer. */
   shared: boolean;
-  /** The peer that serves `ctx` (may start one); rejects with PeerFailure. */
-  peerFor(ctx: ClientContext): Promise<LegacyPeer>;
+  /**
+   * The peer that serves `ctx` (may start one); rejects with PeerFailure.
+   * Returns a ready peer synchronously when it can, so the request reaches
+   * it before another request is placed.
+   */
+  peerFor(ctx: ClientContext): LegacyPeer | Promise<LegacyPeer>;
   /** The peer already serving `ctx`, without starting one (client notifications). */
   existingPeer?(ctx: ClientContext): LegacyPeer | undefined;
   /** Reference-counted subscriptions (shared peers). */
@@ -131,7 +135,8 @@ export class LegacyFront {
         if (this.#opts.shared && this.#opts.subscriptions) return this.#subscription(ctx, req);
         break;
     }
-    const peer = await this.#opts.peerFor(ctx);
+    const found = this.#opts.peerFor(ctx);
+    const peer = found instanceof Promise ? await found : found;
     return modern ? this.#forwardModern(ctx, req, sink, peer) : this.#forwardLegacy(ctx, req, sink, peer);
   }
 

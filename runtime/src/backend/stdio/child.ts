@@ -80,6 +80,8 @@ export class StdioChild implements LegacyPeer {
   #init: InitializeResultLike | undefined;
   readonly #inflight = new Map<number, Pending>();
   readonly #progress = new Map<string, Pending>();
+  /** In-flight requests per audience (exclusive routing keeps messages attributable). */
+  readonly #audiences = new Map<string, number>();
   #nextId = 0;
   #expectedExit = false;
   #exit: ExitInfo | undefined;
@@ -104,6 +106,12 @@ export class StdioChild implements LegacyPeer {
   /** Requests in flight (the pool's load measure). */
   get load(): number {
     return this.#inflight.size;
+  }
+
+  /** Whether every request in flight here is for `audience` (or none is). */
+  servesOnly(audience: string): boolean {
+    const n = this.#audiences.size;
+    return n === 0 || (n === 1 && this.#audiences.has(audience));
   }
 
   /** Spawns the process and runs the MCP handshake; rejects with PeerFailure on failure (the process is then killed). */
@@ -205,6 +213,7 @@ export class StdioChild implements LegacyPeer {
     return new Promise<PeerReply>((resolve, reject) => {
       const pending: Pending = { hooks, resolve, reject, token, origToken, cleanup: undefined };
       this.#inflight.set(id, pending);
+      this.#audiences.set(hooks.audience, (this.#audiences.get(hooks.audience) ?? 0) + 1);
       if (token) this.#progress.set(token, pending);
       if (signal) {
         const onAbort = () => {
@@ -290,6 +299,12 @@ export class StdioChild implements LegacyPeer {
     const p = this.#inflight.get(id);
     if (!p) return undefined;
     this.#inflight.delete(id);
+    if (id !== HANDSHAKE_ID) {
+      const a = p.hooks.audience;
+      const n = (this.#audiences.get(a) ?? 1) - 1;
+      if (n > 0) this.#audiences.set(a, n);
+      else this.#audiences.delete(a);
+    }
     if (p.token) this.#progress.delete(p.token);
     p.cleanup?.();
     return p;

@@ -34,6 +34,8 @@ export interface StdioBackendOptions {
   backoffMs?: number;
   /** How long a modern client has to answer an `input_required` round (default 120 s). */
   inputTtlMs?: number;
+  /** Stop a session's child after this long idle (default `spec.session.idleTimeoutSeconds`). */
+  sessionIdleMs?: number;
 }
 
 const NO_HOOKS: PeerExchangeHooks = {
@@ -41,6 +43,14 @@ const NO_HOOKS: PeerExchangeHooks = {
   notification: () => undefined,
   request: async () => ({ error: { code: ErrorCode.MethodNotFound, message: 'not available' } }),
 };
+
+/**
+ * The audience key of a request for child selection: a legacy session, or a
+ * key no other request has (a modern request prefers an idle child).
+ */
+function audienceOf(ctx: ClientContext): string {
+  return ctx.session ? `s:${ctx.session.id}` : '\u0000modern';
+}
 
 /** Creates the stdio backend for `config.spec.source.stdio`. */
 export function createStdioBackend(config: RuntimeConfig, logger: Logger, options: StdioBackendOptions = {}): Backend {
@@ -97,17 +107,17 @@ export function createStdioBackend(config: RuntimeConfig, logger: Logger, option
   const sessions = perSession
     ? new SessionChildren({
         max: src.instances.max,
-        idleMs: config.spec.session.idleTimeoutSeconds * 1000,
+        idleMs: options.sessionIdleMs ?? config.spec.session.idleTimeoutSeconds * 1000,
         create: (init: InitializeParams, onExit) => makeChild(init, onExit),
         logger: log,
       })
     : undefined;
 
-  const sharedFront = new LegacyFront({ shared: true, peerFor: () => pool.acquire(), subscriptions, parking, logger: log });
+  const sharedFront = new LegacyFront({ shared: true, peerFor: (ctx) => pool.acquire(audienceOf(ctx)), subscriptions, parking, logger: log });
   const sessionFront = sessions
     ? new LegacyFront({
         shared: false,
-        peerFor: (ctx) => (ctx.session ? sessions.get(ctx.session.id, ctx.session.initialize) : pool.acquire()),
+        peerFor: (ctx) => (ctx.session ? sessions.get(ctx.session.id, ctx.session.initialize) : pool.acquire(audienceOf(ctx))),
         existingPeer: (ctx) => (ctx.session ? sessions.existing(ctx.session.id) : undefined),
         parking,
         logger: log,

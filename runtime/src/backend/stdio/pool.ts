@@ -63,21 +63,32 @@ export class StdioPool {
     return { ready: false, reason: 'no stdio server process is ready yet' };
   }
 
-  /** The least-loaded ready child, starting one when needed; rejects with PeerFailure. */
-  acquire(): Promise<StdioChild> {
+  /**
+   * A ready child for a request of `audience`, starting one when needed;
+   * rejects with PeerFailure. Prefers the least-loaded child that serves
+   * only this audience right now (so stdio messages without request context
+   * stay attributable), then the least-loaded child. Grows the pool when no
+   * child is exclusive or the best one is busy.
+   */
+  acquire(audience?: string): StdioChild | Promise<StdioChild> {
     if (this.#closing) return Promise.reject(new PeerFailure('unavailable', 'the server is shutting down'));
     let best: StdioChild | undefined;
+    let exclusive: StdioChild | undefined;
     let starting = 0;
     for (const c of this.#children) {
       if (c.state === 'ready') {
         if (!best || c.load < best.load) best = c;
+        if (audience !== undefined && c.servesOnly(audience) && (!exclusive || c.load < exclusive.load)) exclusive = c;
       } else if (c.state === 'starting') starting++;
     }
     if (best) {
-      if (best.load >= this.#o.growAt && starting === 0 && this.#children.size < this.#o.max && this.#respawnTimer === undefined) {
+      const pick = exclusive ?? best;
+      const crowded = audience !== undefined ? !exclusive : false;
+      if ((crowded || pick.load >= this.#o.growAt) && starting === 0 && this.#children.size < this.#o.max && this.#respawnTimer === undefined) {
         this.#spawn().catch(() => undefined);
       }
-      return Promise.resolve(best);
+      // Returned synchronously so the caller registers its request before the next acquire.
+      return pick;
     }
     if (starting === 0 && this.#respawnTimer === undefined && this.#children.size < this.#o.max) this.#spawn().catch(() => undefined);
     return new Promise((resolve, reject) => {

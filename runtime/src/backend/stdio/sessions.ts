@@ -50,12 +50,12 @@ export class SessionChildren {
   }
 
   /** The session's child, started and initialized with `initialize` when missing. */
-  get(sessionId: string, initialize: InitializeParams): Promise<StdioChild> {
+  get(sessionId: string, initialize: InitializeParams): StdioChild | Promise<StdioChild> {
     if (this.#closing) return Promise.reject(new PeerFailure('unavailable', 'the server is shutting down'));
     const e = this.#bySession.get(sessionId);
     if (e) {
       e.child.lastUsed = Date.now();
-      return e.ready;
+      return e.child.state === 'ready' ? e.child : e.ready;
     }
     if (this.#bySession.size >= this.#o.max) {
       return Promise.reject(new PeerFailure('unavailable', `this server runs at most ${this.#o.max} per-session processes and all are in use; retry later`));
