@@ -73,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<BerthApp> {
     tracker,
     changes,
     exchangeHost: { backend, metrics, logger, tracker, timeoutMs: spec.timeouts.toolCallSeconds * 1000 },
+    ...(deps.cluster && { cluster: deps.cluster }),
     state: 'starting',
   };
   const legacy = new LegacySessions(rt);
@@ -135,16 +136,22 @@ export async function buildApp(deps: AppDeps): Promise<BerthApp> {
       const graceMs = spec.drain.gracePeriodSeconds * 1000;
       const hardDeadline = t0 + graceMs + DRAIN_MARGIN_MS;
       rt.state = 'draining';
+      // Other replicas stop forwarding here and claim new requests of our sessions.
+      void deps.cluster?.drain().catch(() => {});
       logger.info({ inflight: tracker.size, streams: hub.count(), graceMs }, 'Draining');
       // Idle streams go at once, with a hint to reconnect (to another replica).
       hub.expireAll(['get', 'listen'], DRAIN_RETRY_MS);
       await until(tracker.idle(), t0 + graceMs);
       const interrupted = tracker.size;
       tracker.interruptAll();
+      // Interrupted exchanges write their final result, then close their streams; give them a moment.
+      await hub.settled(['post'], Math.min(Date.now() + 200, hardDeadline - 200));
       hub.expireAll(['post', 'get', 'listen'], DRAIN_RETRY_MS);
       changes.stop();
       legacy.stop();
       await until(backend.close(Math.min(t0 + graceMs + 200, hardDeadline)), hardDeadline);
+      // In-flight work is over: release every session this replica owned.
+      if (deps.cluster) await until(deps.cluster.stop(), hardDeadline);
       await until(
         Promise.allSettled([sessions.close(), events.close(), bus.close(), rt.auth.close(), rt.limiter.close()]),
         hardDeadline,

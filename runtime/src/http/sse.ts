@@ -140,6 +140,11 @@ export class SseHub {
     for (const stream of [...this.streams]) if (kinds.includes(stream.kind)) stream.expire(retryMs);
   }
 
+  /** Resolves once no stream of `kinds` is open, or at `deadline` (epoch ms). */
+  async settled(kinds: readonly StreamKind[], deadline: number): Promise<void> {
+    while (Date.now() < deadline && kinds.some((k) => this.counts[k] > 0)) await new Promise((r) => setTimeout(r, 10));
+  }
+
   /** Stops the ticker. */
   stop(): void {
     if (this.timer) clearInterval(this.timer);
