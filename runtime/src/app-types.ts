@@ -1,6 +1,7 @@
 /** What `buildApp` needs: every dependency injected, so tests and replicas compose freely. */
 import type { Logger } from 'pino';
 import type { Backend } from './backend/types.ts';
+import type { LegacyCluster } from './cluster/legacy-cluster.ts';
 import type { RuntimeConfig } from './config/runtime-config.ts';
 import type { Authenticator, RequestLimiter } from './security/types.ts';
 import type { EventBus, EventStore, SessionStore } from './store/types.ts';
@@ -18,6 +19,8 @@ export interface AppDeps {
   limiter?: RequestLimiter;
   /** Unique id of this process among the McpServer's replicas. */
   replicaId?: string;
+  /** Owner routing across replicas (createLegacyCluster); absent = single process. */
+  cluster?: LegacyCluster;
 }
 
 export interface BerthApp {

@@ -49,6 +49,8 @@ interface Stores {
   bus: EventBus;
   redis?: Parameters<typeof createRateLimiter>[1]['redis'];
   keyPrefix: string;
+  /** Redis deployments: the key layout, for owner routing. */
+  keys?: import('./store/redis/keys.ts').Keys;
   close(): Promise<void>;
 }
 
@@ -68,7 +70,30 @@ async function createStores(config: RuntimeConfig, logger: Logger, replicaId: st
   const { createRedisStores, keyPrefixFor } = await import('./store/redis/index.ts');
   const keyPrefix = config.runtime.redis?.keyPrefix ?? keyPrefixFor(namespace, name);
   const redis = await createRedisStores({ url, keyPrefix, spec: config.spec, logger, replicaId });
-  return { sessions: redis.sessions, events: redis.events, bus: redis.bus, redis: redis.redis, keyPrefix, close: () => redis.close() };
+  return { sessions: redis.sessions, events: redis.events, bus: redis.bus, redis: redis.redis, keyPrefix, keys: redis.keys, close: () => redis.close() };
+}
+
+/** Owner routing between replicas; the internal token comes from runtime.internalTokenFile or is agreed through Redis. */
+async function createCluster(
+  config: RuntimeConfig,
+  parts: Omit<import('./cluster/legacy-cluster.ts').LegacyClusterOptions, 'idleTimeoutSeconds' | 'toolCallTimeoutMs' | 'token'>,
+): Promise<import('./cluster/legacy-cluster.ts').LegacyCluster> {
+  const { createLegacyCluster } = await import('./cluster/legacy-cluster.ts');
+  const file = config.runtime.internalTokenFile;
+  const token = file ? (await import('node:fs')).readFileSync(file, 'utf8').trim() : undefined;
+  return createLegacyCluster({
+    ...parts,
+    idleTimeoutSeconds: config.spec.session.idleTimeoutSeconds,
+    toolCallTimeoutMs: config.spec.timeouts.toolCallSeconds * 1000,
+    ...(token ? { token } : {}),
+  });
+}
+
+/** Where other replicas reach this one: BERTH_INTERNAL_URL, else http://$POD_IP:<port>, else the listen address. */
+function internalUrl(config: RuntimeConfig, port: number, env: NodeJS.ProcessEnv): string {
+  if (env.BERTH_INTERNAL_URL) return env.BERTH_INTERNAL_URL.replace(/\/+$/, '');
+  const host = env.POD_IP || urlHost(config.runtime.listen.host);
+  return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
 let processHandlersInstalled = false;
@@ -119,10 +144,16 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
     cleanups.push(['auth', () => auth.close()]);
     const limiter = createRateLimiter(config, { redis: stores.redis, keyPrefix: stores.keyPrefix, logger });
     cleanups.push(['limiter', () => limiter.close()]);
-    const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId };
+    const cluster = stores.redis && stores.keys ? await createCluster(config, { redis: stores.redis, keys: stores.keys, events: stores.events, backend, replicaId, logger }) : undefined;
+    const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId, ...(cluster && { cluster }) };
     app = await buildApp(deps);
     cleanups.push(['http', () => app.app.close()]);
     await app.app.listen({ host: config.runtime.listen.host, port: config.runtime.listen.port });
+    if (cluster) {
+      const listening = (app.app.server.address() as AddressInfo).port;
+      await cluster.start(internalUrl(config, listening, env));
+      cleanups.push(['cluster', () => cluster.stop()]);
+    }
   } catch (error) {
     await release();
     throw error;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Backend, Principal } from '../backend/types.ts';
 import type { McpServerSpec } from '../config/spec.ts';
 import type { AppMetrics } from '../observability/metrics.ts';
+import type { LegacyCluster } from '../cluster/legacy-cluster.ts';
 import type { Authenticator, RequestLimiter } from '../security/types.ts';
 import type { EventBus, EventStore, SessionStore } from '../store/types.ts';
 import type { ChangeHub } from './change-hub.ts';
@@ -28,6 +29,8 @@ export interface RuntimeContext {
   readonly tracker: ExchangeTracker;
   readonly changes: ChangeHub;
   readonly exchangeHost: ExchangeHost;
+  /** Owner routing and lost-call recovery across replicas (Redis deployments only). */
+  readonly cluster?: LegacyCluster;
   state: LifecycleState;
 }
 

@@ -114,6 +114,9 @@ export class LegacySessions implements ClientRequestChannel {
     if (sessionId === undefined) return sendError(reply, HttpErrors.SESSION_ID_REQUIRED, { id: echoableId(body) });
     const record = await this.session(sessionId, principal);
     if (!record) return sendError(reply, HttpErrors.SESSION_NOT_FOUND, { id: echoableId(body) });
+    const routed = await this.routeToOwner(request, reply, sessionId, record);
+    if (routed === 'handled') return reply;
+    if (routed === 'gone') return sendError(reply, HttpErrors.SESSION_NOT_FOUND, { id: echoableId(body) });
     const ctx: Omit<ClientContext, 'signal'> = {
       era: 'legacy',
       protocolVersion: record.protocolVersion,
@@ -139,6 +142,7 @@ export class LegacySessions implements ClientRequestChannel {
     const delivery = new LegacyDelivery(this, reply, sessionId, record.protocolVersion, this.afterSuccess(sessionId, message));
     const exchange = new Exchange(this.rt.exchangeHost, ctx, message, delivery, this);
     if (STREAM_FIRST.has(message.method)) delivery.open();
+    if (message.method === 'tools/call') delivery.trackCall(message);
     exchange.start();
     return reply;
   }
@@ -297,7 +301,10 @@ export class LegacySessions implements ClientRequestChannel {
     const record = await this.session(sessionId, principal);
     if (!record) return sendError(reply, HttpErrors.SESSION_NOT_FOUND);
     const lastEventId = header(request, 'last-event-id');
-    if (lastEventId !== undefined && lastEventId !== '') return this.resume(reply, sessionId, lastEventId);
+    if (lastEventId !== undefined && lastEventId !== '') {
+      const ctx: Omit<ClientContext, 'signal'> = { era: 'legacy', protocolVersion: record.protocolVersion, session: { id: sessionId, initialize: record.initialize }, principal, tenant: rt.tenant };
+      return this.resume(reply, sessionId, lastEventId, ctx);
+    }
 
     this.getStreams.get(sessionId)?.end();
     const conn = rt.hub.open(reply, 'get', { 'mcp-session-id': sessionId });
@@ -323,7 +330,7 @@ export class LegacySessions implements ClientRequestChannel {
     return reply;
   }
 
-  private async resume(reply: FastifyReply, sessionId: string, lastEventId: string): Promise<unknown> {
+  private async resume(reply: FastifyReply, sessionId: string, lastEventId: string, ctx: Omit<ClientContext, 'signal'>): Promise<unknown> {
     const rt = this.rt;
     const found = await rt.events.after(sessionId, lastEventId);
     if (!found) return sendError(reply, HttpErrors.LAST_EVENT_ID_UNKNOWN);
@@ -353,9 +360,12 @@ export class LegacySessions implements ClientRequestChannel {
     }
     let ended = false;
     let untail: (() => void) | undefined;
+    // A call whose owner replica is gone is finished here (re-executed or answered with an error); the tail delivers it.
+    const unwatch = isGet ? undefined : rt.cluster?.streamResumed(sessionId, streamId, ctx);
     conn.onClose = () => {
       ended = true;
       untail?.();
+      unwatch?.();
       if (isGet && this.getStreams.get(sessionId) === conn) this.getStreams.delete(sessionId);
     };
     untail = rt.events.tail(sessionId, streamId, last, (event) => {
@@ -374,6 +384,8 @@ export class LegacySessions implements ClientRequestChannel {
     if (sessionId === undefined) return sendError(reply, HttpErrors.SESSION_ID_REQUIRED);
     const record = await this.session(sessionId, principal);
     if (!record) return sendError(reply, HttpErrors.SESSION_NOT_FOUND);
+    const routed = await this.routeToOwner(request, reply, sessionId, record);
+    if (routed === 'handled') return reply;
     await this.endSession(sessionId);
     this.rt.logger.info({ session: sessionId }, 'Session deleted by the client');
     return reply.code(200).send();
@@ -400,7 +412,10 @@ export class LegacySessions implements ClientRequestChannel {
     const now = Date.now();
     const owned = this.owned.get(sessionId);
     if (owned) owned.lastSeen = now;
-    else {
+    else if (this.rt.cluster) {
+      // With owner routing, ownership changes only through routeToOwner (an atomic claim).
+      if (record.owner === this.rt.replicaId) this.owned.set(sessionId, { lastSeen: now, subscriptions: new Set(record.subscriptions ?? []) });
+    } else {
       this.owned.set(sessionId, { lastSeen: now, subscriptions: new Set(record.subscriptions ?? []) });
       if (record.owner !== this.rt.replicaId && this.rt.state === 'ready') {
         this.rt.sessions.update(sessionId, { owner: this.rt.replicaId }).catch((error: unknown) => {
@@ -410,6 +425,20 @@ export class LegacySessions implements ClientRequestChannel {
       }
     }
     return record;
+  }
+
+  /**
+   * Owner routing (multi-replica deployments with Redis): a POST/DELETE runs on
+   * the session's owner — forwarded there when it is another live replica,
+   * claimed here when the owner is gone or draining.
+   */
+  private async routeToOwner(request: FastifyRequest, reply: FastifyReply, sessionId: string, record: SessionRecord): Promise<'local' | 'handled' | 'gone'> {
+    const cluster = this.rt.cluster;
+    if (!cluster) return 'local';
+    const outcome = await cluster.routeRequest(request, reply, sessionId);
+    if (outcome === 'handled' || outcome === 'gone') return outcome;
+    if (!this.owned.has(sessionId)) this.owned.set(sessionId, { lastSeen: Date.now(), subscriptions: new Set(record.subscriptions ?? []) });
+    return 'local';
   }
 
   /** Appends a change notification to the GET stream of every session this replica owns. */
@@ -502,6 +531,17 @@ class LegacyDelivery implements Delivery {
       if (live.conn === conn) live.conn = undefined;
     };
     if (supportsPrimingEvents(this.version)) this.enqueue(null, '');
+  }
+
+  /** Records a streaming tools/call so another replica can finish it if this one is lost (before the final append). */
+  trackCall(request: JsonRpcRequest): void {
+    const live = this.live;
+    const cluster = this.layer.context.cluster;
+    if (!live || !cluster) return;
+    const started = cluster.callStarted(live.sessionId, live.streamId, request).catch((error: unknown) => {
+      this.layer.context.logger.warn({ err: error, session: live.sessionId }, 'Recording an in-flight call failed');
+    });
+    this.chain = this.chain.then(() => started);
   }
 
   related(message: JsonRpcNotification | JsonRpcRequest): void {

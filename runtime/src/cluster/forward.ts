@@ -1,0 +1,98 @@
+/**
+ * Streams one client request to the owner replica and the owner's response
+ * back (JSON or SSE), unbuffered. A failure before the owner answered is
+ * reported to the caller (who may take the session over); a failure after is
+ * a broken stream, which the client resumes with `Last-Event-ID`.
+ */
+import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { ServerResponse } from 'node:http';
+
+/** Headers that describe one connection, not the request (RFC 9110 §7.6.1), plus those the hop recomputes. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length', 'expect']);
+
+export interface ForwardInput {
+  /** Owner's base URL (`http://10.0.0.7:8080`). */
+  baseUrl: string;
+  method: string;
+  /** Path and query of the original request. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  extraHeaders: Record<string, string>;
+  body: string | undefined;
+  /** The client's response to stream into. */
+  res: ServerResponse;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  connectTimeoutMs: number;
+  /** Called once the owner answered, right before anything is written to `res` (e.g. fastify's reply.hijack). */
+  onResponse?: () => void;
+}
+
+export type ForwardResult =
+  | { ok: true; status: number }
+  /** The owner could not be reached; nothing was written to the client. `refused` = nothing listens there. */
+  | { ok: false; refused: boolean; error: Error };
+
+/** Forwards and pipes; resolves when the response is done (or failed). */
+export function forward(input: ForwardInput): Promise<ForwardResult> {
+  const target = new URL(input.url, input.baseUrl);
+  const headers: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(input.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+  Object.assign(headers, input.extraHeaders);
+  if (input.body !== undefined) headers['content-length'] = Buffer.byteLength(input.body);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+
+  return new Promise((resolve) => {
+    let answered = false;
+    let settled = false;
+    const done = (r: ForwardResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      input.signal.removeEventListener('abort', onAbort);
+      resolve(r);
+    };
+    const req = send(target, { method: input.method, headers, agent: false });
+    const connectTimer = setTimeout(() => {
+      if (!answered) req.destroy(Object.assign(new Error('owner did not answer in time'), { code: 'ETIMEDOUT' }));
+    }, input.connectTimeoutMs);
+    const onAbort = () => req.destroy();
+    input.signal.addEventListener('abort', onAbort, { once: true });
+
+    req.on('response', (upstream) => {
+      answered = true;
+      clearTimeout(connectTimer);
+      input.onResponse?.();
+      const out: OutgoingHttpHeaders = {};
+      for (const [k, v] of Object.entries(upstream.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      input.res.writeHead(upstream.statusCode ?? 502, out);
+      input.res.flushHeaders();
+      upstream.on('data', (chunk: Buffer) => input.res.write(chunk));
+      upstream.on('end', () => {
+        input.res.end();
+        done({ ok: true, status: upstream.statusCode ?? 502 });
+      });
+      // The owner died mid-response: break the client's stream so it resumes elsewhere.
+      upstream.on('error', () => {
+        input.res.destroy();
+        done({ ok: true, status: upstream.statusCode ?? 502 });
+      });
+      upstream.on('close', () => {
+        if (!upstream.complete) {
+          input.res.destroy();
+          done({ ok: true, status: upstream.statusCode ?? 502 });
+        }
+      });
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (answered) {
+        input.res.destroy();
+        done({ ok: true, status: 502 });
+        return;
+      }
+      done({ ok: false, refused: error.code === 'ECONNREFUSED', error });
+    });
+    req.end(input.body);
+  });
+}
