@@ -8,6 +8,16 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
+/**
+ * What each tenant's ACL user may run: data, streams, pub/sub, scripts and
+ * connection commands on its own prefix; nothing that reads other tenants'
+ * key names (SCAN, KEYS, RANDOMKEY, PUBSUB) or affects the whole server.
+ */
+export const DEFAULT_ACL_COMMANDS =
+  '-@all +@read +@write +@stream +@pubsub +@scripting +@connection +@transaction -@dangerous ' +
+  '+info +time +select +cluster|slots +cluster|shards +cluster|nodes +cluster|info +readonly +readwrite ' +
+  '-scan -randomkey -keys -dbsize -pubsub -function -script|flush -script|kill';
+
 const LabelMap = z.record(z.string(), z.string());
 const Peer = z.record(z.string(), z.unknown()).describe('A NetworkPolicyPeer.');
 const EgressRule = z.record(z.string(), z.unknown()).describe('A NetworkPolicyEgressRule.');
@@ -59,7 +69,7 @@ export const OperatorConfig = z
         /** ACL categories and commands granted to each tenant user. */
         aclCommands: z
           .string()
-          .default('-@all +@read +@write +@stream +@pubsub +@scripting +@connection +@transaction +info +select -@dangerous -scan -randomkey -keys -pubsub'),
+          .default(DEFAULT_ACL_COMMANDS),
       })
       .strict()
       .default(() => ({
@@ -67,7 +77,7 @@ export const OperatorConfig = z
         adminUrlFile: '',
         tenantAddress: '',
         networkPolicyPeers: [],
-        aclCommands: '-@all +@read +@write +@stream +@pubsub +@scripting +@connection +@transaction +info +select -@dangerous -scan -randomkey -keys -pubsub',
+        aclCommands: DEFAULT_ACL_COMMANDS,
       })),
     networkPolicy: z
       .object({

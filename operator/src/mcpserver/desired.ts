@@ -11,6 +11,7 @@ import { hashOf, isPlainObject } from '../util/canonical.ts';
 import {
   ANNOTATION_APPLIED_HASH,
   ANNOTATION_CONFIG_HASH,
+  ANNOTATION_CREDENTIALS_HASH,
   CONFIG_DIR,
   CONFIG_FILE,
   CONFIG_KEY,
@@ -304,7 +305,11 @@ export function renderDesired(input: RenderInput): RenderResult {
       template: {
         metadata: {
           labels: { ...overrides.labels, ...labels },
-          annotations: { ...overrides.annotations, [ANNOTATION_CONFIG_HASH]: configHash },
+          annotations: {
+            ...overrides.annotations,
+            [ANNOTATION_CONFIG_HASH]: configHash,
+            [ANNOTATION_CREDENTIALS_HASH]: hashOf({ redisUrl: operatorRedis ? credentials.redisUrl : undefined, token: credentials.internalToken }),
+          },
         },
         spec: podSpec,
       },

@@ -15,6 +15,8 @@ export const RUNTIME_ENTRY = ['node', 'runtime/bin/berth.mjs'] as const;
 export const RUNTIME_UID = 10001;
 
 export const ANNOTATION_CONFIG_HASH = 'berth.dev/config-hash';
+/** Changes when the tenant's credentials change, so pods restart with the new ones. */
+export const ANNOTATION_CREDENTIALS_HASH = 'berth.dev/credentials-hash';
 /** Hash of what the operator last applied to a child; lets it skip no-op writes. */
 export const ANNOTATION_APPLIED_HASH = 'berth.dev/applied-hash';
 /** Set to "true" on an McpServer to skip the Redis cleanup on deletion. */
