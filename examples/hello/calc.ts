@@ -147,7 +147,7 @@ export function evaluate(expression: string): number {
     if (t.kind === 'id') {
       pos++;
       if (isOp('(')) {
-        const fn = FUNCTIONS[t.value];
+        const fn = Object.hasOwn(FUNCTIONS, t.value) ? FUNCTIONS[t.value] : undefined;
         if (!fn) throw new ExpressionError(`unknown function "${t.value}" (known: ${Object.keys(FUNCTIONS).join(', ')})`);
         pos++;
         const args: number[] = [];
@@ -163,7 +163,7 @@ export function evaluate(expression: string): number {
         if (args.length < lo || args.length > hi) throw new ExpressionError(`${t.value}() takes ${lo === hi ? lo : `${lo} to ${hi}`} argument${hi === 1 ? '' : 's'}, got ${args.length}`);
         return fn.fn(...args);
       }
-      const constant = CONSTANTS[t.value];
+      const constant = Object.hasOwn(CONSTANTS, t.value) ? CONSTANTS[t.value] : undefined;
       if (constant === undefined) throw new ExpressionError(`unknown name "${t.value}" (constants: ${Object.keys(CONSTANTS).join(', ')})`);
       return constant;
     }

@@ -52,6 +52,7 @@ const DISCOVER_META = {
   'io.modelcontextprotocol/clientCapabilities': {},
   'io.modelcontextprotocol/clientInfo': { name: 'berth', version: '0' },
 };
+const MAX_REMEMBERED_LEVELS = 100_000;
 /** `undefined` (never set) and `debug` both let every log level through. */
 const normLevel = (level: string | undefined): string => level ?? 'debug';
 
@@ -185,7 +186,7 @@ class ModuleBackend implements Backend {
         const level = request.params?.level;
         if (typeof level === 'string') {
           instance.logLevel = level;
-          if (ctx.session) this.#sessionLevels.set(ctx.session.id, level);
+          if (ctx.session) this.#rememberLevel(ctx.session.id, level);
         }
         return response;
       }
@@ -219,6 +220,20 @@ class ModuleBackend implements Backend {
       instance.logLevel = wanted;
     }
     return undefined;
+  }
+
+  /**
+   * Remembers a session's log level. Bounded: sessions that expire without
+   * a `closeSession` call must not grow the map forever (the oldest entry
+   * goes; that session falls back to the default level).
+   */
+  #rememberLevel(sessionId: string, level: string): void {
+    this.#sessionLevels.delete(sessionId);
+    this.#sessionLevels.set(sessionId, level);
+    if (this.#sessionLevels.size > MAX_REMEMBERED_LEVELS) {
+      const oldest = this.#sessionLevels.keys().next().value;
+      if (oldest !== undefined) this.#sessionLevels.delete(oldest);
+    }
   }
 
   /** The `initialize` params a legacy exchange must run under. */
