@@ -249,6 +249,22 @@ test('a slow request (headers never finished) is cut off at requestSeconds', asy
   }
 });
 
+test('an idle keep-alive connection is closed after keepAliveSeconds', async () => {
+  const app = await startApp({ backend: createEchoBackend(), spec: { timeouts: { keepAliveSeconds: 1 } } });
+  try {
+    const started = Date.now();
+    const closedAfter = await new Promise<number>((resolve) => {
+      const socket = connect(app.port, '127.0.0.1', () => socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+      socket.on('data', () => {});
+      socket.on('close', () => resolve(Date.now() - started));
+      socket.setTimeout(10_000, () => socket.destroy());
+    });
+    assert.ok(closedAfter >= 900 && closedAfter < 3000, `closed after ${closedAfter} ms`);
+  } finally {
+    await app.close();
+  }
+});
+
 test('a thousand malformed requests get 4xx answers and the runtime keeps serving', () =>
   withApp(async (app) => {
     const samples = [
