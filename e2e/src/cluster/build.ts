@@ -12,13 +12,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { cacheDir, localBinDir, toolsDir } from './config.ts';
 import { ClusterError } from './errors.ts';
 import { withLock } from './lock.ts';
 import { log } from './log.ts';
-import { run, tailFile } from './proc.ts';
+import { run, shellLine, tailFile } from './proc.ts';
 
 /** Bump when the way binaries are built changes (flags, files produced). */
 const RECIPE = 'berth-e2e-build-1';
@@ -109,6 +110,9 @@ export function pinnedVersions(): Versions {
 
 /** Finds `go`: `$GO`, then PATH, then the usual install location. */
 export function findGo(): string {
+  if (process.env.GO && !existsSync(process.env.GO)) {
+    throw new ClusterError('E2E_NO_GO', `GO=${process.env.GO} does not exist`, { component: 'go' });
+  }
   const candidates = [
     process.env.GO,
     ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'go')),
@@ -175,6 +179,7 @@ async function buildAll(dir: string, versions: Versions): Promise<void> {
   mkdirSync(partial, { recursive: true });
   const env = {
     ...process.env,
+    HOME: process.env.HOME ?? homedir(), // Go's build and module caches default under it
     CGO_ENABLED: '0',
     GOFLAGS: `${process.env.GOFLAGS ?? ''} -mod=readonly`.trim(),
   };
@@ -188,7 +193,7 @@ async function buildAll(dir: string, versions: Versions): Promise<void> {
     const started = Date.now();
     const args = ['build', '-trimpath', '-ldflags', ldflags(t, versions), '-o', join(partial, t.name), t.pkg];
     const r = await run(go, args, { cwd: toolsDir, env });
-    writeFileSync(logFile, `$ ${go} ${args.join(' ')}\n${r.stdout}${r.stderr}exit ${r.code}\n`);
+    writeFileSync(logFile, `$ ${shellLine(go, args)}\n${r.stdout}${r.stderr}exit ${r.code}\n`);
     if (r.code !== 0) {
       rmSync(partial, { recursive: true, force: true });
       throw new ClusterError('E2E_BUILD_FAILED', `go build ${t.pkg} exited with ${r.code}`, {

@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'down': {
-      out((await down()) ? 'Cluster stopped' : 'No cluster was running');
+      out((await down()) === 'stopped' ? 'Cluster stopped' : 'No cluster was running');
       return 0;
     }
     case 'status': {

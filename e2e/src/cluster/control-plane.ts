@@ -13,7 +13,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig, type V1Node } from '@kubernetes/client-node';
@@ -35,7 +35,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { withLock } from './lock.ts';
 import { log } from './log.ts';
 import { ensurePki, type Pki, pkiPaths } from './pki.ts';
-import { pidAlive, pidRuns, spawnDetached, stopPid, tailFile } from './proc.ts';
+import { pidAlive, pidRuns, shellLine, spawnDetached, stopPid, tailFile } from './proc.ts';
 
 export interface ComponentState {
   pid: number;
@@ -308,6 +308,15 @@ function componentArgs(c: Component, dir: string, p: Ports, pki: Pki, bins: Bina
   }
 }
 
+/**
+ * Extra flags for one component from the environment, e.g.
+ * `BERTH_KUBE_APISERVER_ARGS="--feature-gates=Foo=true"` (split on spaces).
+ */
+export function extraArgs(c: Component): string[] {
+  const v = process.env[`BERTH_${c.toUpperCase().replaceAll('-', '_')}_ARGS`];
+  return v ? v.split(/\s+/).filter(Boolean) : [];
+}
+
 async function waitHealthy(c: Component, pid: number, logFile: string, check: () => Promise<ProbeResult>): Promise<void> {
   const timeout = startTimeoutMs();
   const started = Date.now();
@@ -469,7 +478,9 @@ async function startUnlocked(dir: string, bins: Binaries, owner: ClusterState['o
   };
   const launch = (c: Component): Promise<void> => {
     const logFile = logPath(dir, c);
-    const pid = spawnDetached(bins[c], componentArgs(c, dir, p, pki, bins), logFile, dir);
+    const args = [...componentArgs(c, dir, p, pki, bins), ...extraArgs(c)];
+    writeFileSync(logFile, `$ ${shellLine(bins[c], args)}\n`);
+    const pid = spawnDetached(bins[c], args, logFile, dir);
     state.components[c] = { pid, binary: bins[c], log: logFile };
     writeState(state);
     return waitHealthy(c, pid, logFile, prober(c, p, pki));
@@ -481,7 +492,7 @@ async function startUnlocked(dir: string, bins: Binaries, owner: ClusterState['o
     await Promise.all((['kube-controller-manager', 'kube-scheduler', 'kwok'] as const).map(launch));
     await createNodes(dir, kubeconfig);
   } catch (err) {
-    log.error({ err: (err as Error).message }, 'Stopped the partly started control plane');
+    log.error({ code: (err as ClusterError).code, component: (err as ClusterError).component }, 'Stopped the partly started control plane');
     await stopComponents(state);
     rmSync(statePath(dir), { force: true });
     throw err;
@@ -529,16 +540,66 @@ export async function up(bins: Binaries, opts: UpOptions = {}): Promise<ClusterS
   });
 }
 
-/** Stops every component of the cluster in `dir`. Returns false when nothing ran. */
-export async function down(dir: string = clusterDir()): Promise<boolean> {
-  if (!existsSync(dir)) return false;
+// --- users: test processes that called ensureCluster() --------------------
+
+const usersDir = (dir: string): string => join(dir, 'users');
+
+export function registerUser(dir: string): void {
+  mkdirSync(usersDir(dir), { recursive: true });
+  writeFileSync(join(usersDir(dir), String(process.pid)), '');
+}
+
+export function unregisterUser(dir: string): void {
+  rmSync(join(usersDir(dir), String(process.pid)), { force: true });
+}
+
+/** Live processes, other than this one, that use the cluster (dead entries are removed). */
+export function liveOtherUsers(dir: string): number[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(usersDir(dir));
+  } catch {
+    return [];
+  }
+  const live: number[] = [];
+  for (const n of names) {
+    const pid = Number.parseInt(n, 10);
+    if (pid === process.pid) continue;
+    if (Number.isInteger(pid) && pidAlive(pid)) live.push(pid);
+    else rmSync(join(usersDir(dir), n), { force: true });
+  }
+  return live;
+}
+
+// --- stop ------------------------------------------------------------------
+
+export interface DownOptions {
+  /**
+   * When test processes still use the cluster, don't stop it: hand it to them
+   * (owner `helper`: the last of them stops it at exit).
+   */
+  unlessUsed?: boolean;
+}
+
+/** Stops every component of the cluster in `dir`. */
+export async function down(dir: string = clusterDir(), opts: DownOptions = {}): Promise<'stopped' | 'not-running' | 'handed-over'> {
+  if (!existsSync(dir)) return 'not-running';
   return withLock(lockPath(dir), 'stopping the cluster', 2 * 60_000, async () => {
     const state = readState(dir);
-    if (!state) return false;
+    if (!state) return 'not-running';
+    if (opts.unlessUsed) {
+      const users = liveOtherUsers(dir);
+      if (users.length > 0) {
+        state.owner = 'helper';
+        writeState(state);
+        log.info({ users }, 'Left the cluster running for the test processes that still use it');
+        return 'handed-over';
+      }
+    }
     await stopComponents(state);
     rmSync(statePath(dir), { force: true });
     rmSync(join(dir, 'etcd'), { recursive: true, force: true });
-    return true;
+    return 'stopped';
   });
 }
 

@@ -1,39 +1,40 @@
 /**
  * A `node --test --test-global-setup=<this file>` module: brings the cluster
  * up once before all test files (building the binaries if needed) and down
- * after them, so test processes share one cluster and nothing is left
- * running. A cluster that was already running (`npm run cluster -- up`) is
- * reused and left alone; one left behind by an interrupted run is adopted.
+ * after them, so the test processes share one cluster and nothing is left
+ * running.
+ *
+ * - A cluster started with `npm run cluster -- up`, or by another test run
+ *   that is still going, is reused and left alone.
+ * - One started by `ensureCluster()` in other test processes, or left behind
+ *   by an interrupted run, is adopted: this run stops it at the end, unless
+ *   test processes of others still use it — then they stop it when they exit.
  */
 import { ensureBinaries } from './build.ts';
 import { clusterDir } from './config.ts';
-import { type ClusterState, down, up, writeState } from './control-plane.ts';
+import { down, up, writeState } from './control-plane.ts';
 import { log } from './log.ts';
 import { pidAlive } from './proc.ts';
 
-let startedHere = false;
+let ours = false;
 
 export async function globalSetup(): Promise<void> {
   const bins = await ensureBinaries();
-  let reused = false;
-  const state: ClusterState = await up(bins, {
+  const state = await up(bins, {
     owner: 'suite',
-    whileLocked: (s, r) => {
-      reused = r;
-      if (r && s.owner === 'suite' && !pidAlive(s.ownerPid)) {
-        s.ownerPid = process.pid; // left behind by an interrupted run: ours now
+    whileLocked: (s, reused) => {
+      ours = !reused;
+      if (reused && (s.owner === 'helper' || (s.owner === 'suite' && !pidAlive(s.ownerPid)))) {
+        s.owner = 'suite';
+        s.ownerPid = process.pid;
         writeState(s);
-        reused = false;
+        ours = true;
       }
     },
   });
-  startedHere = !reused;
-  log.info({ kubeconfig: state.kubeconfig, reused }, reused ? 'Reused the running cluster for the test run' : 'Started the cluster for the test run');
+  log.info({ kubeconfig: state.kubeconfig, owner: state.owner, ours }, ours ? 'Cluster ready for the test run' : 'Reused a cluster that others own');
 }
 
 export async function globalTeardown(): Promise<void> {
-  if (startedHere) {
-    await down(clusterDir());
-    log.debug('Stopped the cluster after the test run');
-  }
+  if (ours) await down(clusterDir(), { unlessUsed: true });
 }

@@ -49,6 +49,11 @@ export async function runChecked(file: string, args: readonly string[], opts: Ru
   return r.stdout;
 }
 
+/** A command line that can be pasted into a shell. */
+export function shellLine(file: string, args: readonly string[]): string {
+  return [file, ...args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
+}
+
 export function lastLines(text: string, n: number): string {
   const lines = text.trimEnd().split('\n');
   return lines.slice(-n).join('\n');

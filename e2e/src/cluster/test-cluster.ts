@@ -16,16 +16,14 @@
  * `up` stays until `down`. Concurrent callers are serialised by a lock file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ensureBinaries, ensureKubectlSync, type Versions } from './build.ts';
 import { clusterDir } from './config.ts';
-import { type ClusterState, lockPath, readState, killSync, up } from './control-plane.ts';
+import { type ClusterState, killSync, liveOtherUsers, lockPath, readState, registerUser, unregisterUser, up } from './control-plane.ts';
 import { ClusterError } from './errors.ts';
 import { tryLockSync, unlockSync } from './lock.ts';
-import { pidAlive, run, type RunResult, tailFile } from './proc.ts';
+import { run, type RunResult, tailFile } from './proc.ts';
 
 export interface KubectlOptions {
   /** Written to kubectl's standard input (use with `-f -`). */
@@ -63,33 +61,9 @@ export function helmPath(): string {
   return ensureKubectlSync().helm;
 }
 
-const usersDir = (dir: string): string => join(dir, 'users');
-
-function registerUser(dir: string): void {
-  mkdirSync(usersDir(dir), { recursive: true });
-  writeFileSync(join(usersDir(dir), String(process.pid)), '');
-}
-
-function liveOtherUsers(dir: string): number[] {
-  let names: string[] = [];
-  try {
-    names = readdirSync(usersDir(dir));
-  } catch {
-    return [];
-  }
-  const live: number[] = [];
-  for (const n of names) {
-    const pid = Number.parseInt(n, 10);
-    if (pid === process.pid) continue;
-    if (Number.isInteger(pid) && pidAlive(pid)) live.push(pid);
-    else rmSync(join(usersDir(dir), n), { force: true });
-  }
-  return live;
-}
-
 /** At exit: the last user of a helper-started cluster stops it. */
 function onExit(dir: string): void {
-  rmSync(join(usersDir(dir), String(process.pid)), { force: true });
+  unregisterUser(dir);
   const state = readState(dir);
   if (!state || state.owner !== 'helper') return;
   if (liveOtherUsers(dir).length > 0) return;
