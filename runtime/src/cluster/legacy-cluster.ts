@@ -83,6 +83,7 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
   });
   const inflight: Inflight = createInflight({ redis: opts.redis, keys: opts.keys, events: opts.events, ownership, logger, idleTimeoutSeconds: opts.idleTimeoutSeconds });
   const watchers = new Set<AbortController>();
+  let draining = false;
 
   const unavailable = (reply: FastifyReply, message: string): 'handled' => {
     reply
@@ -97,6 +98,9 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
     ownership,
 
     async routeRequest(request, reply, sessionId) {
+      // A draining replica starts nothing new, not even for sessions it owns: the retry lands on
+      // another replica, which claims the session (the heartbeat says draining).
+      if (draining) return unavailable(reply, 'this replica is shutting down');
       const path = request.url;
       const check = verifyForward(ownership.tokens(), request.headers, request.method, path, sessionId);
       if (check === 'valid') return 'local';
@@ -171,7 +175,10 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
     },
 
     start: (internalUrl) => ownership.start(internalUrl),
-    drain: () => ownership.setDraining(),
+    drain: () => {
+      draining = true;
+      return ownership.setDraining();
+    },
     async stop() {
       for (const w of watchers) w.abort();
       await ownership.stop();

@@ -44,7 +44,7 @@ export async function startHaproxy(ports: number[], slots = ports.length): Promi
       '  timeout http-request 10s',
       '  option redispatch',
       '  retries 3',
-      '  retry-on conn-failure empty-response',
+      '  retry-on conn-failure empty-response 503',
       'frontend mcp',
       `  bind 127.0.0.1:${port}`,
       '  default_backend replicas',
