@@ -25,7 +25,7 @@ import { wellKnownPlugin } from './http/well-known.ts';
 /** SSE keep-alive comment interval. */
 const KEEPALIVE_MS = 15_000;
 /** Drain must resolve within the grace period plus this margin. */
-const DRAIN_MARGIN_MS = 450;
+const DRAIN_MARGIN_MS = 400;
 
 /** Resolves when `promise` settles or at `deadline` (epoch ms), whichever is first. */
 function until(promise: Promise<unknown>, deadline: number): Promise<void> {

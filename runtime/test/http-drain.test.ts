@@ -36,7 +36,7 @@ test('drain: ready flips, sessions refused, streams told to retry, in-flight cal
 
   const ready = await fetch(`${app.base}/ready`);
   assert.equal(ready.status, 503, 'readiness flips at once');
-  assert.ok(Date.now() - t0 < 300);
+  assert.ok(Date.now() - t0 < 1000, 'long before the grace period ends');
   assert.deepEqual((await ready.json()).reasons, ['state is draining']);
   assert.equal((await fetch(`${app.base}/health`)).status, 200, 'still alive while draining');
 
@@ -54,7 +54,7 @@ test('drain: ready flips, sessions refused, streams told to retry, in-flight cal
   const listenRest = await listen.rest(1000);
   assert.equal(JSON.parse(listenRest.at(-1)?.data ?? '{}').result?.resultType, 'complete', 'listen streams end gracefully');
   assert.deepEqual(listen.retries, [250]);
-  assert.ok(Date.now() - t0 < 500, 'idle streams closed without waiting for the grace period');
+  assert.ok(Date.now() - t0 < 1500, 'idle streams closed without waiting for the grace period');
 
   const modern = await inflightModern;
   assert.equal(modern.result.content[0].text, 'slow done', 'an in-flight modern call finishes');

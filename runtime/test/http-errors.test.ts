@@ -213,7 +213,7 @@ test('a hung tool call is cut off at toolCallSeconds with a transient isError re
     assert.equal(res.status, 200);
     const body = await res.json();
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 1000 && elapsed < 1800, `timed out after ${elapsed} ms`);
+    assert.ok(elapsed >= 1000 && elapsed < 3000, `timed out after ${elapsed} ms`);
     assert.equal(body.result.isError, true);
     assert.equal(body.result.resultType, 'complete');
     assert.match(body.result.content[0].text, /^\[transient\] Tool "hang" did not finish within 1 s.*retrying may help/);
@@ -259,7 +259,7 @@ test('an idle keep-alive connection is closed after keepAliveSeconds', async () 
       socket.on('close', () => resolve(Date.now() - started));
       socket.setTimeout(10_000, () => socket.destroy());
     });
-    assert.ok(closedAfter >= 900 && closedAfter < 3000, `closed after ${closedAfter} ms`);
+    assert.ok(closedAfter >= 900 && closedAfter < 5000, `closed after ${closedAfter} ms`);
   } finally {
     await app.close();
   }

@@ -176,7 +176,7 @@ test('a stream reaching timeouts.streamSeconds ends (listen: gracefully) with a 
     const reader = new SseReader(await post(app.url, modernRequest('l', 'subscriptions/listen', { notifications: { toolsListChanged: true } })));
     const events = await reader.rest(4000);
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 900 && elapsed < 2600, `ended after ${elapsed} ms`);
+    assert.ok(elapsed >= 900 && elapsed < 4000, `ended after ${elapsed} ms`);
     assert.equal(JSON.parse(events.at(-1)?.data ?? '{}').result.resultType, 'complete');
     assert.deepEqual(reader.retries, [1000]);
     await sleep(10);
