@@ -12,6 +12,8 @@ export interface AuthenticatorDeps {
   /** Outbound fetch for discovery, JWKS and introspection (tests inject, default global fetch). */
   fetch?: FetchLike;
   jwksCooldownMs?: number;
+  /** See OAuthDeps.verifiedCacheMs. */
+  verifiedCacheMs?: number;
   apiKeyPollMs?: number;
 }
 
@@ -27,6 +29,7 @@ export function createAuthenticator(config: RuntimeConfig, deps: AuthenticatorDe
       fetch: deps.fetch,
       secretsDir: config.runtime.secretsDir,
       jwksCooldownMs: deps.jwksCooldownMs,
+      verifiedCacheMs: deps.verifiedCacheMs,
     });
   }
   if (auth.apiKeys) {

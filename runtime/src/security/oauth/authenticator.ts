@@ -17,6 +17,7 @@ import { discoverIssuer, type FetchLike, type IssuerMetadata } from './discovery
 import { createIntrospector } from './introspection.ts';
 import { TokenError, looksLikeJwt, remoteKeySet, safeAlgorithms, verifyJwt } from './jwt.ts';
 import { metadataPaths, metadataUrlFor, protectedResourceMetadata } from './resource-metadata.ts';
+import { verifiedCache } from './verified-cache.ts';
 
 export type OAuthSpec = NonNullable<McpServerSpec['auth']['oauth']>;
 
@@ -35,6 +36,8 @@ export interface OAuthDeps {
   introspectionCacheMs?: number;
   /** Retry delay after a failed issuer discovery (default 10 s). */
   discoveryRetryMs?: number;
+  /** How long a verified JWT skips the signature check (expiry is still checked every time); 0 disables. Default 60 s. */
+  verifiedCacheMs?: number;
 }
 
 interface KeySource {
@@ -56,6 +59,8 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
   const allScopes = [...spec.requiredScopes, ...Object.values(spec.toolScopes).flat()];
   const metadata = protectedResourceMetadata({ resource: audience, issuer, scopes: allScopes });
   const staticMetadataUrl = deps.publicUrl ? metadataUrlFor(deps.publicUrl) : /^https?:\/\//.test(audience) ? metadataUrlFor(audience) : undefined;
+
+  const verified = verifiedCache({ ttlMs: deps.verifiedCacheMs ?? 60_000 });
 
   // Issuer metadata is discovered lazily so the runtime starts while the AS is down.
   let sources: Promise<KeySource> | undefined;
@@ -126,7 +131,11 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
       throw new TokenError('token validation unavailable (authorization server metadata not reachable)');
     });
     if (src.getKey && looksLikeJwt(token)) {
-      return verifyJwt(token, src.getKey, { issuer, audience: audience!, algorithms, clockSkewSeconds: skew });
+      const hit = verified.get(token, Math.floor(Date.now() / 1000), skew);
+      if (hit) return hit;
+      const claims = await verifyJwt(token, src.getKey, { issuer, audience: audience!, algorithms, clockSkewSeconds: skew });
+      verified.set(token, claims);
+      return claims;
     }
     if (src.introspect) return src.introspect(token);
     throw new TokenError('unsupported token format');

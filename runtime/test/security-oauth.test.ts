@@ -1,0 +1,290 @@
+/**
+ * The OAuth 2.1 resource server against a real authorization server
+ * (oidc-provider issuing client-credentials JWTs with RFC 8707 audiences and
+ * opaque tokens for introspection). Tokens a real AS won't mint on demand
+ * (alg none, HS256 keyed with the RSA public key, expired, future nbf,
+ * foreign iss, no aud) are forged with jose, using the AS's own signing key
+ * where a signature is needed.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import pino from 'pino';
+import { parseRuntimeConfig, type RuntimeConfigInput } from '../src/config/runtime-config.ts';
+import { createAuthenticator } from '../src/security/authenticator.ts';
+import type { AuthOutcome, Authenticator } from '../src/security/types.ts';
+import { CLIENTS, signingKey, startAuthServer, type SigningKey, type TestAuthServer } from './helpers/oauth-server.ts';
+
+const RESOURCE = 'http://127.0.0.1:9999/mcp';
+const METADATA_URL = 'http://127.0.0.1:9999/.well-known/oauth-protected-resource/mcp';
+const logger = pino({ level: 'silent' });
+let as: TestAuthServer;
+let secretsDir: string;
+const authenticators: Authenticator[] = [];
+
+before(async () => {
+  as = await startAuthServer({ resource: RESOURCE, scopes: ['mcp:read', 'mcp:write', 'mcp:admin'] });
+  secretsDir = mkdtempSync(join(tmpdir(), 'berth-oauth-secrets-'));
+  mkdirSync(join(secretsDir, 'introspection'));
+  writeFileSync(join(secretsDir, 'introspection', 'client-secret'), `${CLIENTS.rs.secret}\n`);
+});
+
+after(async () => {
+  await Promise.all(authenticators.map((a) => a.close()));
+  await as.stop();
+  rmSync(secretsDir, { recursive: true, force: true });
+});
+
+function oauthAuthenticator(oauth: Record<string, unknown> = {}, deps: { jwksCooldownMs?: number; verifiedCacheMs?: number } = {}): Authenticator {
+  const doc: RuntimeConfigInput = {
+    apiVersion: 'berth.dev/v1alpha1',
+    kind: 'RuntimeConfig',
+    tenant: { namespace: 'team-a', name: 'files' },
+    spec: {
+      source: { module: { path: '/srv/server.js' } },
+      endpoint: { path: '/mcp', publicUrl: RESOURCE },
+      auth: { oauth: { issuer: as.issuer, requiredScopes: ['mcp:read'], ...oauth } },
+    },
+    runtime: { secretsDir },
+  } as RuntimeConfigInput;
+  const a = createAuthenticator(parseRuntimeConfig(doc), { logger, ...deps });
+  authenticators.push(a);
+  return a;
+}
+
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` }, path: '/mcp' });
+const now = () => Math.floor(Date.now() / 1000);
+
+/** A token signed with a key of the AS (or any key), with full control of header and claims. */
+function forge(claims: Record<string, unknown>, key: SigningKey = as.keys[0]!, kid = key.kid): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' }).sign(key.privateKey);
+}
+
+const goodClaims = () => ({ iss: as.issuer, aud: RESOURCE, sub: 'forged-but-valid', scope: 'mcp:read', iat: now(), exp: now() + 300 });
+
+function assert401(outcome: AuthOutcome, reason?: RegExp): void {
+  assert.equal(outcome.ok, false, 'expected a refusal');
+  if (outcome.ok) return;
+  assert.equal(outcome.status, 401);
+  const challenge = outcome.headers['www-authenticate'] ?? '';
+  assert.match(challenge, /^Bearer /);
+  assert.ok(challenge.includes(`resource_metadata="${METADATA_URL}"`), challenge);
+  if (reason) assert.match(outcome.message, reason);
+}
+
+test('a request without a token gets 401 with a resource_metadata challenge and no error code', async () => {
+  const auth = oauthAuthenticator();
+  const out = await auth.authenticate({ headers: {}, path: '/mcp' });
+  assert401(out, /missing bearer token/);
+  if (!out.ok) {
+    assert.equal(out.headers['www-authenticate'], `Bearer scope="mcp:read", resource_metadata="${METADATA_URL}"`);
+  }
+  const malformed = await auth.authenticate({ headers: { authorization: 'Basic Zm9vOmJhcg==' }, path: '/mcp' });
+  assert401(malformed);
+  if (!malformed.ok) assert.match(malformed.headers['www-authenticate']!, /error="invalid_request"/);
+});
+
+test('a real JWT access token for this resource is accepted; the principal carries no token', async () => {
+  const auth = oauthAuthenticator();
+  const token = await as.token({ scope: 'mcp:read mcp:write' });
+  const out = await auth.authenticate(bearer(token));
+  assert.equal(out.ok, true, JSON.stringify(out));
+  if (!out.ok) return;
+  assert.equal(out.principal.id, `oauth:${as.issuer}#${CLIENTS.app.id}`);
+  assert.equal(out.principal.kind, 'oauth');
+  assert.deepEqual([...out.principal.scopes].sort(), ['mcp:read', 'mcp:write']);
+  assert.equal(out.principal.clientId, CLIENTS.app.id);
+  assert.ok(!JSON.stringify(out.principal).includes(token.split('.')[2]!), 'principal must not carry the token');
+  assert.ok(!JSON.stringify(out).includes(token), 'outcome must not carry the token');
+});
+
+test('audience: a real token issued for another resource, and a token without aud, are refused', async () => {
+  const auth = oauthAuthenticator();
+  const other = await as.token({ resource: 'http://127.0.0.1:9999/other' });
+  assert401(await auth.authenticate(bearer(other)), /aud/);
+  const { aud: _drop, ...noAud } = goodClaims();
+  assert401(await auth.authenticate(bearer(await forge(noAud))), /aud/);
+  // Control: the same forging path with a correct aud passes, so the refusals above are about aud.
+  assert.equal((await auth.authenticate(bearer(await forge(goodClaims())))).ok, true);
+});
+
+test('expiry and not-before honour at most 60 s of clock skew', async () => {
+  const auth = oauthAuthenticator();
+  assert401(await auth.authenticate(bearer(await forge({ ...goodClaims(), iat: now() - 600, exp: now() - 61 }))), /expired/);
+  assert.equal((await auth.authenticate(bearer(await forge({ ...goodClaims(), iat: now() - 600, exp: now() - 30 })))).ok, true, 'inside the skew');
+  assert401(await auth.authenticate(bearer(await forge({ ...goodClaims(), nbf: now() + 120 }))), /nbf/);
+  const { exp: _e, ...noExp } = goodClaims();
+  assert401(await auth.authenticate(bearer(await forge(noExp))));
+});
+
+test('a foreign issuer is refused, whether signed with our AS key or by another real AS', async () => {
+  const auth = oauthAuthenticator();
+  assert401(await auth.authenticate(bearer(await forge({ ...goodClaims(), iss: 'https://evil.example' }))), /iss/);
+  const foreign = await startAuthServer({ resource: RESOURCE, scopes: ['mcp:read'] });
+  try {
+    assert401(await auth.authenticate(bearer(await foreign.token({ scope: 'mcp:read' }))));
+  } finally {
+    await foreign.stop();
+  }
+});
+
+test('alg none and HS256 keyed with the RSA public key are refused', async () => {
+  const auth = oauthAuthenticator();
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const none = `${b64({ alg: 'none', typ: 'JWT', kid: as.keys[0]!.kid })}.${b64(goodClaims())}.`;
+  assert401(await auth.authenticate(bearer(none)));
+  const hs = await new SignJWT(goodClaims()).setProtectedHeader({ alg: 'HS256', kid: as.keys[0]!.kid }).sign(new TextEncoder().encode(as.keys[0]!.publicPem));
+  assert401(await auth.authenticate(bearer(hs)), /algorithm/);
+  // Even if an operator lists HS256, it is dropped: a public key set can't verify HMAC safely.
+  const lax = oauthAuthenticator({ algorithms: ['RS256', 'HS256', 'none'] });
+  assert401(await lax.authenticate(bearer(hs)), /algorithm/);
+  assert401(await lax.authenticate(bearer(none)));
+});
+
+test('an unknown kid is refused; a tampered signature is refused', async () => {
+  const auth = oauthAuthenticator();
+  const attacker = await signingKey('attacker');
+  assert401(await auth.authenticate(bearer(await forge(goodClaims(), attacker))), /kid|key/);
+  // The attacker reuses our kid: the signature doesn't verify.
+  assert401(await auth.authenticate(bearer(await forge(goodClaims(), attacker, as.keys[0]!.kid))), /signature/);
+});
+
+test('a token without a required scope gets 403 insufficient_scope', async () => {
+  const auth = oauthAuthenticator();
+  const out = await auth.authenticate(bearer(await as.token({ scope: 'mcp:write' })));
+  assert.equal(out.ok, false);
+  if (out.ok) return;
+  assert.equal(out.status, 403);
+  const h = out.headers['www-authenticate']!;
+  assert.match(h, /^Bearer error="insufficient_scope"/);
+  assert.ok(h.includes('scope="mcp:read"'), h);
+  assert.ok(h.includes(`resource_metadata="${METADATA_URL}"`), h);
+});
+
+test('per-tool scopes: mayUseTool needs every scope of matching toolScopes entries', async () => {
+  const auth = oauthAuthenticator({ toolScopes: { delete_file: ['mcp:admin'], 'write_*': ['mcp:write'] } });
+  const read = await auth.authenticate(bearer(await as.token({ scope: 'mcp:read' })));
+  const admin = await auth.authenticate(bearer(await as.token({ scope: 'mcp:read mcp:write mcp:admin' })));
+  assert.ok(read.ok && admin.ok);
+  if (!read.ok || !admin.ok) return;
+  assert.equal(auth.mayUseTool(read.principal, 'read_file'), true);
+  assert.equal(auth.mayUseTool(read.principal, 'delete_file'), false);
+  assert.equal(auth.mayUseTool(read.principal, 'write_file'), false);
+  assert.equal(auth.mayUseTool(admin.principal, 'delete_file'), true);
+  assert.equal(auth.mayUseTool(admin.principal, 'write_file'), true);
+});
+
+test('RFC 9728 metadata is served at both well-known locations', async () => {
+  const auth = oauthAuthenticator({ toolScopes: { delete_file: ['mcp:admin'] } });
+  const docs = auth.wellKnown();
+  assert.deepEqual(Object.keys(docs).sort(), ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']);
+  const doc = docs['/.well-known/oauth-protected-resource/mcp'] as Record<string, unknown>;
+  assert.equal(doc['resource'], RESOURCE);
+  assert.deepEqual(doc['authorization_servers'], [as.issuer]);
+  assert.deepEqual(doc['scopes_supported'], ['mcp:admin', 'mcp:read']);
+  assert.deepEqual(doc['bearer_methods_supported'], ['header']);
+});
+
+test('the JWKS is discovered from the issuer, cached, and a rotated key is picked up after the cooldown', async () => {
+  const before = { jwks: as.counts.jwks, discovery: as.counts.discovery };
+  const auth = oauthAuthenticator({}, { jwksCooldownMs: 300 });
+  const t1 = await as.token({ scope: 'mcp:read' });
+  for (let i = 0; i < 20; i++) assert.equal((await auth.authenticate(bearer(t1))).ok, true);
+  assert.equal(as.counts.jwks - before.jwks, 1, 'one JWKS fetch for 20 requests');
+  assert.ok(as.counts.discovery - before.discovery >= 1, 'issuer metadata was discovered');
+  const rotated = await as.rotate();
+  const t2 = await as.token({ scope: 'mcp:read' });
+  assert.equal(JSON.parse(Buffer.from(t2.split('.')[0]!, 'base64url').toString()).kid, rotated.kid);
+  await new Promise((r) => setTimeout(r, 350));
+  const out = await auth.authenticate(bearer(t2));
+  assert.equal(out.ok, true, JSON.stringify(out));
+  assert.equal(as.counts.jwks - before.jwks, 2, 'exactly one refetch for the new kid');
+  assert.equal((await auth.authenticate(bearer(t1))).ok, true, 'tokens of the previous key stay valid while it is published');
+});
+
+test('1,000 unknown kids cause no JWKS fetch inside the cooldown, and one per cooldown after it', async () => {
+  const attacker = await signingKey('attacker');
+  const forged = await Promise.all(Array.from({ length: 1000 }, (_, i) => forge(goodClaims(), attacker, `unknown-${i}`)));
+  const auth = oauthAuthenticator();
+  assert.equal((await auth.authenticate(bearer(await as.token({ scope: 'mcp:read' })))).ok, true);
+  const base = as.counts.jwks;
+  const outs = await Promise.all(forged.map((t) => auth.authenticate(bearer(t))));
+  assert.ok(outs.every((o) => !o.ok && o.status === 401));
+  assert.equal(as.counts.jwks - base, 0, 'inside the default 30 s cooldown nothing is fetched');
+
+  const cooldown = 1000;
+  const short = oauthAuthenticator({}, { jwksCooldownMs: cooldown });
+  assert.equal((await short.authenticate(bearer(await as.token({ scope: 'mcp:read' })))).ok, true);
+  await new Promise((r) => setTimeout(r, cooldown + 50));
+  const start = Date.now();
+  const base2 = as.counts.jwks;
+  const outs2 = await Promise.all(forged.map((t) => short.authenticate(bearer(t))));
+  const windows = Math.floor((Date.now() - start) / cooldown) + 1;
+  assert.ok(outs2.every((o) => !o.ok && o.status === 401));
+  const fetches = as.counts.jwks - base2;
+  assert.ok(fetches >= 1 && fetches <= windows, `${fetches} fetches over ${windows} cooldown window(s)`);
+});
+
+test('opaque tokens are checked by RFC 7662 introspection with the client secret from the secrets dir', async () => {
+  const auth = oauthAuthenticator({ introspection: { clientId: CLIENTS.rs.id, clientSecretRef: { name: 'introspection', key: 'client-secret' } } });
+  const before = as.counts.introspection;
+  const token = await as.token({ clientId: CLIENTS.opaque.id, scope: 'mcp:read' });
+  assert.ok(!token.includes('.'), 'the AS issued an opaque token');
+  const out = await auth.authenticate(bearer(token));
+  assert.equal(out.ok, true, JSON.stringify(out));
+  if (out.ok) assert.equal(out.principal.id, `oauth:${as.issuer}#${CLIENTS.opaque.id}`);
+  assert.equal(as.counts.introspection - before, 1);
+  assert401(await auth.authenticate(bearer('not-a-token-the-as-issued')), /not active/);
+  const otherAud = await as.token({ clientId: CLIENTS.opaque.id, scope: 'mcp:read', resource: 'http://127.0.0.1:9999/other' });
+  assert401(await auth.authenticate(bearer(otherAud)), /aud/);
+  // JWTs still validate locally next to introspection.
+  assert.equal((await auth.authenticate(bearer(await as.token({ scope: 'mcp:read' })))).ok, true);
+  // A wrong client secret (rotated file) makes introspection fail closed.
+  writeFileSync(join(secretsDir, 'introspection', 'client-secret'), 'wrong-secret');
+  try {
+    const fresh = await as.token({ clientId: CLIENTS.opaque.id, scope: 'mcp:read' });
+    assert401(await auth.authenticate(bearer(fresh)), /introspection/);
+  } finally {
+    writeFileSync(join(secretsDir, 'introspection', 'client-secret'), CLIENTS.rs.secret);
+  }
+});
+
+test('an unreachable issuer yields 401, never a crash', async () => {
+  const doc: RuntimeConfigInput = {
+    apiVersion: 'berth.dev/v1alpha1',
+    kind: 'RuntimeConfig',
+    tenant: { namespace: 'team-a', name: 'files' },
+    spec: { source: { module: { path: '/srv/server.js' } }, endpoint: { path: '/mcp', publicUrl: RESOURCE }, auth: { oauth: { issuer: 'http://127.0.0.1:1' } } },
+  } as RuntimeConfigInput;
+  const auth = createAuthenticator(parseRuntimeConfig(doc), { logger });
+  authenticators.push(auth);
+  assert401(await auth.authenticate(bearer(await forge(goodClaims()))), /unavailable/);
+});
+
+test('a verified token is re-checked for expiry on every request even when its signature check is cached', async () => {
+  const auth = oauthAuthenticator();
+  const token = await forge({ ...goodClaims(), exp: now() - 58 });
+  assert.equal((await auth.authenticate(bearer(token))).ok, true, 'inside the skew at first');
+  await new Promise((r) => setTimeout(r, 3100));
+  assert401(await auth.authenticate(bearer(token)), /expired/);
+});
+
+test('measure: JWT validation per request with a cached JWKS', async (t) => {
+  const token = await as.token({ scope: 'mcp:read' });
+  for (const [label, cacheMs] of [['signature verified every request', 0], ['verified-token cache on', 60_000]] as const) {
+    const auth = oauthAuthenticator({}, { verifiedCacheMs: cacheMs });
+    for (let i = 0; i < 200; i++) await auth.authenticate(bearer(token));
+    const n = 2000;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) {
+      const out = await auth.authenticate(bearer(token));
+      if (!out.ok) throw new Error('refused');
+    }
+    const us = Number(process.hrtime.bigint() - start) / 1000 / n;
+    t.diagnostic(`JWT validation (RS256, cached JWKS, ${label}): ${us.toFixed(1)} µs per request`);
+    assert.ok(us < 5000, `validation took ${us} µs`);
+  }
+});
