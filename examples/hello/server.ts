@@ -122,7 +122,7 @@ export default function createHelloServer(_ctx?: BerthFactoryContext): McpServer
   server.registerTool(
     'json_query',
     {
-      title: 'Query and format JSON',
+      title: 'Query and pretty-print JSON',
       description: 'Parses a JSON document, optionally selects a part with a path like items[0].name, and returns it formatted or minified.',
       inputSchema: z.object({
         json: z.string().max(MAX_TEXT).describe('The JSON document.'),

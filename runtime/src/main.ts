@@ -13,6 +13,7 @@ import type { Backend } from './backend/types.ts';
 import { resolveRedisUrl } from './config/load.ts';
 import type { RuntimeConfig } from './config/runtime-config.ts';
 import { createLogger } from './observability/logger.ts';
+import { withPolicy } from './policy/with-policy.ts';
 import { createAuthenticator } from './security/authenticator.ts';
 import { createRateLimiter } from './security/rate-limit/limiter.ts';
 import { createMemoryStores } from './store/memory/index.ts';
@@ -135,15 +136,17 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
   let app: BerthApp;
   let backend: Backend;
   try {
-    backend = await createBackend(config, logger);
-    await backend.start();
-    cleanups.push(['backend', () => backend.close(Date.now())]);
     const stores = await createStores(config, logger, replicaId, env);
     cleanups.push(['stores', () => stores.close()]);
     const auth = createAuthenticator(config, { logger });
     cleanups.push(['auth', () => auth.close()]);
     const limiter = createRateLimiter(config, { redis: stores.redis, keyPrefix: stores.keyPrefix, logger });
     cleanups.push(['limiter', () => limiter.close()]);
+    // spec.tools and spec.output apply identically to every backend kind.
+    const policed = withPolicy(await createBackend(config, logger), config, { authenticator: auth, limiter, logger });
+    backend = policed;
+    await policed.start();
+    cleanups.push(['backend', () => policed.close(Date.now())]);
     const cluster = stores.redis && stores.keys ? await createCluster(config, { redis: stores.redis, keys: stores.keys, events: stores.events, backend, replicaId, logger }) : undefined;
     const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId, ...(cluster && { cluster }) };
     app = await buildApp(deps);

@@ -39,8 +39,14 @@ test('modern requests are served with the envelope, and server/discover works', 
   // The next caller on the same instance sees its own capabilities, not the previous caller's.
   const other = await backend.handle(modernCtx(), call(2, 'caps', {}, envelope({ roots: {} })), recordingSink());
   assert.deepEqual(JSON.parse(textOf(other)).caps, { roots: {} });
-  const missing = await backend.handle(modernCtx(), call(3, 'echo', { text: 'x' }), recordingSink());
-  assert.ok('error' in missing, 'a modern request without its envelope is refused');
+  // Internal callers may omit the envelope: the request runs under ctx's revision, with no client capabilities.
+  const bare = await backend.handle(modernCtx(), call(3, 'caps'), recordingSink());
+  assert.deepEqual(JSON.parse(textOf(bare)).caps, {});
+  // ... and the instances stay pinned to the modern era afterwards.
+  const again = await backend.handle(modernCtx(), req(4, 'server/discover', { _meta: envelope() }), recordingSink());
+  assert.ok('result' in again, JSON.stringify(again));
+  const broken = await backend.handle(modernCtx(), call(5, 'echo', { text: 'x' }, { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': 'none' }), recordingSink());
+  assert.ok('error' in broken && broken.error.code === -32602, 'a malformed envelope is refused');
 });
 
 test('concurrent clients with colliding ids each get only their own responses and notifications', async (t) => {

@@ -53,6 +53,21 @@ const DISCOVER_META = {
   'io.modelcontextprotocol/clientInfo': { name: 'berth', version: '0' },
 };
 const MAX_REMEMBERED_LEVELS = 100_000;
+const PROTOCOL_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
+
+/**
+ * A modern request as the instance must see it: the HTTP layer forwards the
+ * client's `_meta` envelope untouched; internal callers (the policy
+ * pipeline's own listing) may omit it, and get a minimal envelope naming
+ * the revision in `ctx` and no client capabilities.
+ */
+export function withEnvelope(ctx: ClientContext, request: JsonRpcRequest): JsonRpcRequest {
+  const meta = request.params?._meta as Record<string, unknown> | undefined;
+  if (meta && PROTOCOL_VERSION_KEY in meta) return request;
+  const envelope = { [PROTOCOL_VERSION_KEY]: ctx.protocolVersion, 'io.modelcontextprotocol/clientCapabilities': {}, ...meta };
+  return { ...request, params: { ...request.params, _meta: envelope } };
+}
+
 /** `undefined` (never set) and `debug` both let every log level through. */
 const normLevel = (level: string | undefined): string => level ?? 'debug';
 
@@ -141,8 +156,9 @@ class ModuleBackend implements Backend {
     }
   }
 
-  async #serve(ctx: ClientContext, request: JsonRpcRequest, sink: ExchangeSink, signal: AbortSignal): Promise<JsonRpcResponse> {
+  async #serve(ctx: ClientContext, incoming: JsonRpcRequest, sink: ExchangeSink, signal: AbortSignal): Promise<JsonRpcResponse> {
     const era = ctx.era;
+    const request = era === 'modern' ? withEnvelope(ctx, incoming) : incoming;
     const isInitialize = era === 'legacy' && request.method === 'initialize';
     const params = era === 'legacy' ? this.#initializeFor(ctx, request) : undefined;
     const key = params ? bindingKey(params) : undefined;
@@ -263,10 +279,18 @@ class ModuleBackend implements Backend {
       onDead: (dead) => this.#pool.forget(dead),
       controlTimeoutMs: this.#opts.controlTimeoutMs ?? 10_000,
     });
-    const reply =
+    let reply =
       era === 'modern'
         ? await instance.call('server/discover', { _meta: DISCOVER_META })
         : await instance.call('initialize', (initialize ?? defaultInitialize()) as unknown as Record<string, unknown>);
+    if (era === 'modern' && 'result' in reply) {
+      // A discover leaves the SDK entry in its probe phase, where a claim-less
+      // message would re-pin the connection to the 2025 era; any further
+      // modern request pins it to the modern era for good (ping is not a
+      // 2026-07-28 method, so its answer is an error either way).
+      await instance.call('ping', { _meta: DISCOVER_META });
+      if (instance.dead) reply = errorResponse(reply.id, ErrorCode.InternalError, 'the server instance closed during start-up');
+    }
     if (!('result' in reply)) {
       // The SDK entry answers first and reports the underlying error right after.
       await new Promise((resolve) => setImmediate(resolve));
