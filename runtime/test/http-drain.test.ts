@@ -46,6 +46,7 @@ test('drain: ready flips, sessions refused, streams told to retry, in-flight cal
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'c', version: '1' } } }),
   });
   assert.equal(init.status, 503, 'no new sessions');
+  assert.equal(init.headers.get('connection'), 'close', 'keep-alive clients are sent elsewhere');
   assert.equal(init.headers.get('retry-after'), '1');
   assert.equal((await init.json()).error.code, -32002);
 

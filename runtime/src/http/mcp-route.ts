@@ -67,6 +67,8 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
   const guard = guardHook(policy);
 
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    // While draining, keep-alive clients reconnect (to another replica) after this response.
+    if (rt.state !== 'ready') reply.header('connection', 'close');
     const q = request.url.indexOf('?');
     const outcome = await rt.auth.authenticate({ headers: request.headers, path: q === -1 ? request.url : request.url.slice(0, q) });
     if (!outcome.ok) {
