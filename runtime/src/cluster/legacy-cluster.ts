@@ -29,7 +29,7 @@ export type RouteOutcome =
 export interface LegacyCluster {
   readonly ownership: Ownership;
   /** Decides where a POST/DELETE of an existing session runs, forwarding it when another replica owns it. */
-  routeRequest(request: FastifyRequest, reply: FastifyReply, sessionId: string): Promise<RouteOutcome>;
+  routeRequest(request: FastifyRequest, reply: FastifyReply, sessionId: string, recordedOwner?: string): Promise<RouteOutcome>;
   /** A `tools/call` began streaming on this replica (stream `streamId`). */
   callStarted(sessionId: string, streamId: string, request: JsonRpcRequest): Promise<void>;
   /**
@@ -97,13 +97,15 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
   return {
     ownership,
 
-    async routeRequest(request, reply, sessionId) {
+    async routeRequest(request, reply, sessionId, recordedOwner) {
       // A draining replica starts nothing new, not even for sessions it owns: the retry lands on
       // another replica, which claims the session (the heartbeat says draining).
       if (draining) return unavailable(reply, 'this replica is shutting down');
       const path = request.url;
       const check = verifyForward(ownership.tokens(), request.headers, request.method, path, sessionId);
       if (check === 'valid') return 'local';
+      // The record was read in this same request: no round trip when this replica owns it.
+      if (check === 'absent' && recordedOwner === ownership.replicaId) return 'local';
       if (check === 'invalid') {
         logger.warn({ session: sessionId, from: header(request, FORWARDED_BY) }, 'Refused a forwarded request with a bad signature');
         reply.code(403).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(errorResponse(null, ErrorCode.Forbidden, 'Forbidden: bad internal forwarding signature')));

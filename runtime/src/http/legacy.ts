@@ -435,7 +435,7 @@ export class LegacySessions implements ClientRequestChannel {
   private async routeToOwner(request: FastifyRequest, reply: FastifyReply, sessionId: string, record: SessionRecord): Promise<'local' | 'handled' | 'gone'> {
     const cluster = this.rt.cluster;
     if (!cluster) return 'local';
-    const outcome = await cluster.routeRequest(request, reply, sessionId);
+    const outcome = await cluster.routeRequest(request, reply, sessionId, record.owner);
     if (outcome === 'handled' || outcome === 'gone') return outcome;
     if (!this.owned.has(sessionId)) this.owned.set(sessionId, { lastSeen: Date.now(), subscriptions: new Set(record.subscriptions ?? []) });
     return 'local';
