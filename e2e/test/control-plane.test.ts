@@ -62,3 +62,13 @@ test('Pod Security admission rejects a privileged pod in a restricted namespace'
     'the ServiceAccount admission plugin added a projected token volume',
   );
 });
+
+test('kubectl and helm from the npm package talk to the cluster', async () => {
+  const ns = await freshNamespace('tools');
+  const client = JSON.parse(await cluster.kubectl(['version', '--client', '-o', 'json'])) as { clientVersion: { minor: string } };
+  assert.equal(client.clientVersion.minor, '35');
+  const releases = JSON.parse(await cluster.helm(['list', '-n', ns, '-o', 'json'])) as unknown[];
+  assert.deepEqual(releases, []);
+  const helmVersion = await cluster.helm(['version', '--short']);
+  assert.match(helmVersion, /^v\d+\.\d+\.\d+/);
+});

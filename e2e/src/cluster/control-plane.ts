@@ -492,9 +492,9 @@ async function startUnlocked(dir: string, bins: Binaries, owner: ClusterState['o
     await Promise.all((['kube-controller-manager', 'kube-scheduler', 'kwok'] as const).map(launch));
     await createNodes(dir, kubeconfig);
   } catch (err) {
-    log.error({ code: (err as ClusterError).code, component: (err as ClusterError).component }, 'Stopped the partly started control plane');
     await stopComponents(state);
     rmSync(statePath(dir), { force: true });
+    log.error({ code: (err as ClusterError).code, component: (err as ClusterError).component }, 'Stopped the partly started control plane');
     throw err;
   }
   state.upSeconds = Math.round((Date.now() - started) / 100) / 10;

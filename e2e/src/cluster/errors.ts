@@ -16,7 +16,6 @@ export const ERRORS = {
   E2E_LOCK_TIMEOUT: 'Timed out waiting for a lock held by another process',
   E2E_COMMAND_FAILED: 'A command failed',
   E2E_WAIT_TIMEOUT: 'A condition was not met in time',
-  E2E_NOT_RUNNING: 'The cluster is not running',
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -72,7 +72,7 @@ export async function withLock<T>(path: string, what: string, timeoutMs: number,
       throw new ClusterError('E2E_LOCK_TIMEOUT', `${what}: ${path} still held by pid ${ownerOf(path)} after ${timeoutMs} ms`);
     }
     if (!announced) {
-      log.info({ lock: path, owner: ownerOf(path) }, `Waited for another process to finish: ${what}`);
+      log.info({ lock: path, owner: ownerOf(path), what }, 'Found the lock held by another process; waiting for it');
       announced = true;
     }
     await sleep(250);
