@@ -15,7 +15,7 @@ import { discoverFromInitialize, initializeForClient } from './discover.ts';
 import { readEnvelope, stripEnvelope } from './envelope.ts';
 import { Interaction, InteractionParking } from './input-required.ts';
 import { isLogLevel, passesLogLevel } from './log-level.ts';
-import { encodeModernErrorCode, encodeModernResult, INPUT_REQUIRED_METHODS } from './modern-result.ts';
+import { encodeModernErrorCode, encodeModernResult, INPUT_REQUIRED_METHODS, withoutToolExecution } from './modern-result.ts';
 import { PeerFailure, type LegacyPeer, type PeerExchangeHooks, type PeerReply } from './peer.ts';
 import type { SubscriptionRefs } from './subscriptions.ts';
 
@@ -152,13 +152,16 @@ export class LegacyFront {
       },
       request: (method, params) => this.#askLegacy(sink, caps, method, params),
     };
-    if (!session) return toResponse(req.id, await peer.call(req.method, req.params, hooks, ctx.signal));
+    const shape = (reply: PeerReply): JsonRpcResponse =>
+      // A shared server relays no tasks, so its tools advertise no task support (the same shape both eras see).
+      this.#opts.shared && req.method === 'tools/list' && 'result' in reply ? ok(req.id, withoutToolExecution(reply.result)) : toResponse(req.id, reply);
+    if (!session) return shape(await peer.call(req.method, req.params, hooks, ctx.signal));
     const controller = new AbortController();
     const key = cancelKey(session.id, req.id);
     this.#cancellable.set(key, controller);
     const unlink = link(ctx.signal, controller);
     try {
-      return toResponse(req.id, await peer.call(req.method, req.params, hooks, controller.signal));
+      return shape(await peer.call(req.method, req.params, hooks, controller.signal));
     } finally {
       unlink();
       if (this.#cancellable.get(key) === controller) this.#cancellable.delete(key);

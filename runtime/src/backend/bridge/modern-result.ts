@@ -26,13 +26,7 @@ export function encodeModernResult(method: string, result: Record<string, unknow
     if (!(Number.isSafeInteger(out.ttlMs) && (out.ttlMs as number) >= 0)) out.ttlMs = 0;
     if (out.cacheScope !== 'public' && out.cacheScope !== 'private') out.cacheScope = 'private';
   }
-  if (method === 'tools/list' && Array.isArray(out.tools) && out.tools.some((t) => isObj(t) && 'execution' in t)) {
-    out.tools = out.tools.map((t) => {
-      if (!isObj(t) || !('execution' in t)) return t;
-      const { execution: _drop, ...rest } = t;
-      return rest;
-    });
-  }
+  if (method === 'tools/list') Object.assign(out, withoutToolExecution(out));
   if (isObj(out.capabilities) && 'tasks' in out.capabilities) {
     const { tasks: _drop, ...rest } = out.capabilities;
     out.capabilities = rest;
@@ -43,6 +37,23 @@ export function encodeModernResult(method: string, result: Record<string, unknow
     else if (isObj(meta) && meta[SERVER_INFO_META_KEY] === undefined) out._meta = { ...meta, [SERVER_INFO_META_KEY]: serverInfo };
   }
   return out;
+}
+
+/**
+ * A `tools/list` result without the tools' `execution` (task support): the
+ * field is gone on 2026-07-28, and a shared server relays no tasks.
+ */
+export function withoutToolExecution(result: Record<string, unknown>): Record<string, unknown> {
+  const tools = result.tools;
+  if (!Array.isArray(tools) || !tools.some((t) => isObj(t) && 'execution' in t)) return result;
+  return {
+    ...result,
+    tools: tools.map((t) => {
+      if (!isObj(t) || !('execution' in t)) return t;
+      const { execution: _drop, ...rest } = t;
+      return rest;
+    }),
+  };
 }
 
 /** Maps a 2025-era error code to its 2026-07-28 equivalent (resource-not-found moved to -32602). */
