@@ -22,6 +22,17 @@ const GENERIC = [
 
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/**
+ * How a tool name is recognised in prose. Names that are also plain words
+ * ("add", "search") count only when quoted or called a tool; distinctive
+ * names (snake_case, kebab-case, dotted, camelCase, digits) count anywhere.
+ */
+function mentionRe(name: string): RegExp {
+  const n = escapeRe(name);
+  if (/[_.\-0-9]|[a-z][A-Z]/.test(name)) return new RegExp(`(^|[^A-Za-z0-9_-])${n}(?![A-Za-z0-9_-])`);
+  return new RegExp(`[\`'"“‘]${n}[\`'"”’]|\\btool\\s+[\`'"]?${n}\\b|\\b${n}[\`'"]?\\s+tool\\b`, 'i');
+}
+
 /** Sentences of `text` (split on ., !, ?, newlines). */
 function sentences(text: string): Array<{ s: string; at: number }> {
   const out: Array<{ s: string; at: number }> = [];
@@ -33,7 +44,7 @@ function sentences(text: string): Array<{ s: string; at: number }> {
 export const shadowing: Rule = (tool, fields, ctx) => {
   const out: Finding[] = [];
   const others = ctx.toolNames.filter((n) => n !== tool.name && n.length >= 3);
-  const nameRes = others.map((n) => ({ name: n, re: new RegExp(`(^|[^A-Za-z0-9_-])${escapeRe(n)}(?![A-Za-z0-9_-])`) }));
+  const nameRes = others.map((n) => ({ name: n, re: mentionRe(n) }));
   for (const f of fields) {
     if (f.kind !== 'prose') continue;
     const text = stripInvisible(f.text);
