@@ -186,6 +186,20 @@ test('server→client requests reach the exchange sink under a fresh id and the 
   assert.ok('result' in refused && refused.result.isError === true);
 });
 
+test('a notification handler that asks the client is refused, never routed to the next caller', async (t) => {
+  const { backend, stats } = await started({ min: 1, max: 1 });
+  t.after(() => backend.close(Date.now()));
+  const params = init({ roots: { listChanged: true } });
+  const other = recordingSink(() => ({ roots: [{ uri: 'file:///other-client' }] }));
+  await backend.notify(legacyCtx('R', params), { jsonrpc: '2.0', method: 'notifications/roots/list_changed' });
+  // Another client's call lands on the only instance right after.
+  await backend.handle(legacyCtx('Other', params), call(1, 'echo', { text: 'x' }), other);
+  await sleep(20);
+  assert.equal(other.requests.length, 0, 'the other client was never asked for its roots');
+  assert.equal(stats.rootsReactions.length, 1);
+  assert.match(stats.rootsReactions[0] ?? '', /^refused: .*cannot be sent in reaction to a client notification/);
+});
+
 test('change events from berth.notify and from the instance reach onChange listeners', async (t) => {
   const { backend } = await started();
   t.after(() => backend.close(Date.now()));

@@ -13,6 +13,8 @@ export interface FixtureStats {
   maxConcurrentPerInstance: number;
   aborted: number;
   eras: string[];
+  /** What roots/list_changed handlers managed to do. */
+  rootsReactions: string[];
 }
 
 export function fixtureFactory(stats: FixtureStats) {
@@ -84,6 +86,14 @@ export function fixtureFactory(stats: FixtureStats) {
       });
       return text(`${answer.action}:${JSON.stringify(answer.content ?? null)}`);
     });
+    server.server.setNotificationHandler('notifications/roots/list_changed', async () => {
+      try {
+        await server.server.listRoots();
+        stats.rootsReactions.push('listed');
+      } catch (error) {
+        stats.rootsReactions.push(`refused: ${(error as Error).message}`);
+      }
+    });
     server.registerTool('announce', { description: 'Publishes change events both ways.' }, async () => {
       ctx.berth.notify.resourceUpdated('test://thing');
       await server.sendToolListChanged();
@@ -94,5 +104,5 @@ export function fixtureFactory(stats: FixtureStats) {
 }
 
 export function newStats(): FixtureStats {
-  return { built: 0, maxConcurrentPerInstance: 0, aborted: 0, eras: [] };
+  return { built: 0, maxConcurrentPerInstance: 0, aborted: 0, eras: [], rootsReactions: [] };
 }

@@ -352,7 +352,7 @@ class ModuleBackend implements Backend {
         const failed = await this.#bind(instance, params, key, ctx, false);
         if (failed) return;
       }
-      instance.post(notification.method, notification.params);
+      await instance.deliverNotification(ctx, notification.method, notification.params);
     } finally {
       this.#pool.release(instance);
     }

@@ -51,6 +51,14 @@ interface ActiveExchange {
   progressToken?: unknown;
 }
 
+/** The sink of a client notification: it has no client stream to carry requests on. */
+const NO_REQUESTS: ExchangeSink = {
+  notification: () => {},
+  request: async (m) => {
+    throw new Error(`${m.method} cannot be sent in reaction to a client notification (no request to answer on)`);
+  },
+};
+
 export interface ExchangeOutcome {
   response: JsonRpcResponse;
   /** The instance must not be reused (cancelled mid-flight, or it died). */
@@ -212,6 +220,25 @@ export class ModuleInstance {
     });
   }
 
+  /**
+   * Delivers a client notification (e.g. roots/list_changed). While its
+   * handler starts, the instance counts as serving this caller with no way
+   * to carry server→client requests, so a handler that reacts by asking
+   * the client is refused instead of reaching the next caller.
+   */
+  async deliverNotification(ctx: ClientContext, method: string, params: Record<string, unknown> | undefined): Promise<void> {
+    const marker: ActiveExchange = { ctx, sink: NO_REQUESTS };
+    this.#current = marker;
+    try {
+      this.post(method, params);
+      // Let the SDK entry dispatch it and the handler run up to its first await.
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      if (this.#current === marker) this.#current = undefined;
+    }
+  }
+
   #deliver(message: JsonRpcMessage): void {
     if (this.#dead) {
       if (isRequest(message)) this.#settle(message.id, errorResponse(message.id, ErrorCode.InternalError, 'the server instance is closed'));
@@ -234,6 +261,9 @@ export class ModuleInstance {
     }
     const related = options?.relatedRequestId !== undefined ? this.#exchanges.get(options.relatedRequestId) : undefined;
     if (isRequest(message)) {
+      // The SDK sends elicitation/sampling/roots requests from a handler
+      // (ctx.mcpReq.elicitInput, requestSampling) without the routing hint;
+      // they belong to the exchange the instance is serving right now.
       this.#forwardServerRequest(message, related ?? this.#current);
       return;
     }
@@ -257,7 +287,10 @@ export class ModuleInstance {
   #forwardServerRequest(message: JsonRpcRequest, exchange: ActiveExchange | undefined): void {
     const answer = (response: JsonRpcResponse): void => this.#wire.deliver({ ...response, id: message.id });
     if (!exchange) {
-      answer(errorResponse(message.id, ErrorCode.InvalidRequest, `no client request is in progress to carry ${message.method}`));
+      // Not while serving a client request (leftover work of an earlier
+      // caller of this pooled instance): refuse rather than ask anyone.
+      answer(errorResponse(message.id, ErrorCode.InvalidRequest, `${message.method} can only be sent while handling a client request`));
+      this.#deps.logger.warn({ instance: this.id, method: message.method }, 'Refused a server-to-client request sent outside a client request');
       return;
     }
     const outward: JsonRpcRequest = { jsonrpc: '2.0', id: this.#deps.nextId(), method: message.method };
