@@ -49,6 +49,16 @@ export async function applyObject<T extends KubeObject>(client: KubeClient, obj:
   });
 }
 
+/**
+ * JSON merge patch of `obj` (lists replaced wholesale). The repair path when
+ * an apply is refused because someone else's list entries clash with ours
+ * (e.g. a second Service port with our port's name).
+ */
+export async function mergePatchObject<T extends KubeObject>(client: KubeClient, obj: KubeObject): Promise<T> {
+  const path = resourcePath({ apiVersion: obj.apiVersion, plural: pluralOf(obj.kind), namespace: obj.metadata.namespace, name: obj.metadata.name });
+  return client.request<T>('PATCH', path, { query: { fieldManager: FIELD_MANAGER }, body: obj, contentType: 'application/merge-patch+json' });
+}
+
 /** GET one object; undefined when it does not exist. */
 export async function getObject<T extends KubeObject>(client: KubeClient, ref: { apiVersion: string; kind: string; namespace?: string; name: string }): Promise<T | undefined> {
   try {

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, FINALIZER, KIND } from '../api/v1alpha1/names.ts';
 import type { McpServerStatus } from '../api/v1alpha1/status.ts';
 import type { OperatorConfig } from '../config.ts';
-import { applyObject, deleteObject, getObject, isSubset } from '../kube/apply.ts';
+import { applyObject, deleteObject, getObject, isSubset, mergePatchObject } from '../kube/apply.ts';
 import { ApiError, type KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Deployment, KubeObject, Pod } from '../kube/types.ts';
@@ -162,7 +162,17 @@ export class McpServerReconciler {
         continue;
       }
       try {
-        const applied = await applyObject<KubeObject>(this.deps.client, obj);
+        let applied: KubeObject;
+        try {
+          applied = await applyObject<KubeObject>(this.deps.client, obj);
+        } catch (err) {
+          if (!(live && err instanceof ApiError && err.status === 422)) throw err;
+          // Someone's edit clashes with our fields (a list entry we can't merge with): overwrite, then own again.
+          log.warn({ kind: obj.kind, name: obj.metadata.name, err: err.message }, `Repaired a hand-edited ${obj.kind}`);
+          await mergePatchObject(this.deps.client, obj);
+          writes++;
+          applied = await applyObject<KubeObject>(this.deps.client, obj);
+        }
         writes++;
         log.info({ kind: obj.kind, name: obj.metadata.name, created: live === undefined }, live ? `Updated ${obj.kind}` : `Created ${obj.kind}`);
         if (obj.kind === 'Deployment') deployment = applied as Deployment;
