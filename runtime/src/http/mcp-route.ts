@@ -130,14 +130,14 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
     method: 'GET',
     url: path,
     onRequest,
-    handler: async (request, reply) => legacy.get(request, reply, request.principal ?? (await Promise.reject(new Error('no principal')))),
+    handler: async (request, reply) => (request.principal ? legacy.get(request, reply, request.principal) : sendError(reply, HttpErrors.INTERNAL)),
   });
 
   app.route({
     method: 'DELETE',
     url: path,
     onRequest,
-    handler: async (request, reply) => legacy.delete(request, reply, request.principal ?? (await Promise.reject(new Error('no principal')))),
+    handler: async (request, reply) => (request.principal ? legacy.delete(request, reply, request.principal) : sendError(reply, HttpErrors.INTERNAL)),
   });
 
   app.route({ method: 'OPTIONS', url: path, onRequest: guard, handler: async (request, reply) => preflight(request, reply) });
