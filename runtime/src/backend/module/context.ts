@@ -3,6 +3,14 @@
  * context (`era`, `authInfo?`) extended with `berth`, through which module
  * code publishes change events and logs. Module authors import these types
  * from `@berth/runtime/backend/module/context.ts`.
+ *
+ * How instances are used: the factory is called once per pooled instance,
+ * not per request. An instance serves one client request at a time and is
+ * then reused for other callers, so keep per-client state out of it.
+ * Server→client requests (elicitation, sampling, roots) and log or progress
+ * notifications reach the client whose request the instance is serving;
+ * send them from within a handler (ctx.mcpReq.*), never from work that
+ * outlives the handler.
  */
 import type { McpServer, Server } from '@modelcontextprotocol/server';
 import type { Logger } from 'pino';
