@@ -94,3 +94,29 @@ test('npx berth --help works from the repository root', async () => {
   assert.match(out.stdout, /Usage: berth <command>/);
   assert.match(out.stdout, /run -f FILE/);
 });
+
+test('berth serve runs a runtime config document (named by --config or BERTH_CONFIG)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-serve-'));
+  mkdirSync(join(dir, 'configmaps', 'hello-code'), { recursive: true });
+  // As the operator mounts it: the module comes from a ConfigMap key.
+  writeFileSync(join(dir, 'configmaps', 'hello-code', 'server.mjs'), `export { default } from ${JSON.stringify(join(repoRoot, 'examples', 'hello', 'server.ts'))};\n`);
+  const config = join(dir, 'config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      apiVersion: 'berth.dev/v1alpha1',
+      kind: 'RuntimeConfig',
+      tenant: { namespace: 'team-a', name: 'hello' },
+      spec: { source: { module: { configMapRef: { name: 'hello-code', key: 'server.mjs' } } }, auth: { none: {} } },
+      runtime: { listen: { host: '127.0.0.1', port: 0 }, configMapsDir: join(dir, 'configmaps'), secretsDir: join(dir, 'secrets'), packagesDir: join(dir, 'packages') },
+    }),
+  );
+  const berth = await startBerth(['serve'], { env: { BERTH_CONFIG: config } });
+  t.after(() => berth.stop('SIGKILL'));
+  const client = await connect(berth.url);
+  t.after(() => client.close());
+  assert.equal(textOf(await client.callTool({ name: 'calculate', arguments: { expression: '3 * 14' } })), '42');
+  assert.ok(berth.lines.some((l) => l.includes('"tenant":"team-a/hello"')), 'logs carry the tenant');
+  const { code } = await berth.stop('SIGTERM');
+  assert.equal(code, 0);
+});
