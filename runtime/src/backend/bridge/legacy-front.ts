@@ -16,7 +16,8 @@ import { readEnvelope, stripEnvelope } from './envelope.ts';
 import { Interaction, InteractionParking } from './input-required.ts';
 import { isLogLevel, passesLogLevel } from './log-level.ts';
 import { encodeModernErrorCode, encodeModernResult, INPUT_REQUIRED_METHODS, withoutToolExecution } from './modern-result.ts';
-import { PeerFailure, type LegacyPeer, type PeerExchangeHooks, type PeerReply } from './peer.ts';
+import { failureResponse } from './failure.ts';
+import type { LegacyPeer, PeerExchangeHooks, PeerReply } from './peer.ts';
 import type { SubscriptionRefs } from './subscriptions.ts';
 
 export interface LegacyFrontOptions {
@@ -266,16 +267,7 @@ export class LegacyFront {
   }
 
   #failure(ctx: ClientContext, req: JsonRpcRequest, err: unknown): JsonRpcResponse {
-    if (err instanceof PeerFailure) {
-      if (req.method === 'tools/call') {
-        const result: Record<string, unknown> = { content: [{ type: 'text', text: err.message }], isError: true };
-        return ok(req.id, ctx.era === 'modern' ? encodeModernResult(req.method, result) : result);
-      }
-      if (err.kind === 'cancelled') return errorResponse(req.id, ErrorCode.InternalError, err.message);
-      return errorResponse(req.id, err.kind === 'timeout' ? ErrorCode.UpstreamTimeout : ErrorCode.UpstreamError, err.message);
-    }
-    this.#opts.logger.error({ err, method: req.method }, 'Failed to serve a request');
-    return errorResponse(req.id, ErrorCode.InternalError, 'internal error');
+    return failureResponse(ctx, req, err, this.#opts.logger);
   }
 }
 
