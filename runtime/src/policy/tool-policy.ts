@@ -57,9 +57,7 @@ function applyOverride(raw: ToolDef, opts: ToolPolicyOptions, notes: string[]): 
       for (const i of ignored) notes.push(`override ignored (would lower risk): ${i}`);
     }
   }
-  const trusted = distrustContradictions(tool);
-  if (trusted !== tool) notes.push('annotations contradict the tool name; treated as destructive');
-  return trusted;
+  return tool;
 }
 
 /** Whether an operator named this tool explicitly: a literal allow entry or a toolScopes entry. */
@@ -87,8 +85,11 @@ export function evaluateTools(raw: readonly ToolDef[], opts: ToolPolicyOptions, 
       out.push({ name: t.name, state: 'denied', digest: '', findings: [], notes: ['not allowed by spec.tools.allow/deny'], tool: t });
       continue;
     }
-    let tool = applyOverride(t, opts, notes);
-    const findings = auditTool(tool, { toolNames: names, maxDescriptionWords: audit.maxDescriptionWords });
+    const overridden = applyOverride(t, opts, notes);
+    const findings = auditTool(overridden, { toolNames: names, maxDescriptionWords: audit.maxDescriptionWords });
+    // Audited as claimed; served with contradicting claims replaced by the riskier reading.
+    let tool = distrustContradictions(overridden);
+    if (tool !== overridden) notes.push('annotations contradict the tool name; treated as destructive');
     const { digest, pin, changed } = pins.check(t);
     if (audit.pin && changed) {
       findings.push({

@@ -71,6 +71,11 @@ export function withPolicy(backend: Backend, config: RuntimeConfig, deps: Policy
   let current: Evaluation | undefined;
   let refreshing: Promise<Evaluation | JsonRpcError> | undefined;
 
+  // A change announced by the backend makes the next call re-list before deciding.
+  const stopWatching = backend.onChange((event) => {
+    if (event.kind === 'tools_list_changed' && current) current.stale = true;
+  });
+
   const mayUse = (p: Principal, tool: string): boolean => (deps.authenticator ? deps.authenticator.mayUseTool(p, tool) : true);
 
   /** Fetches every page of the backend's listing. */
@@ -195,6 +200,7 @@ export function withPolicy(backend: Backend, config: RuntimeConfig, deps: Policy
           content: [{ type: 'text', text: `Rate limit for tool "${name}" exceeded; retry after ${d.retryAfterSeconds} s.` }],
           isError: true,
           _meta: { 'dev.berth/retryAfterSeconds': d.retryAfterSeconds },
+          ...(ctx.era === 'modern' ? { resultType: 'complete' } : {}),
         });
       }
     }
@@ -242,13 +248,11 @@ export function withPolicy(backend: Backend, config: RuntimeConfig, deps: Policy
     },
     notify: (ctx, n) => backend.notify(ctx, n),
     closeSession: (id) => backend.closeSession(id),
-    onChange(listener) {
-      return backend.onChange((event) => {
-        if (event.kind === 'tools_list_changed' && current) current.stale = true;
-        listener(event);
-      });
+    onChange: (listener) => backend.onChange(listener),
+    async close(deadline) {
+      stopWatching();
+      await backend.close(deadline);
     },
-    close: (deadline) => backend.close(deadline),
     auditReport: () => buildReport(current?.statuses, current?.at, policySummary, current?.served ?? []),
     async refreshAudit(): Promise<AuditReport> {
       const r = await refresh(systemContext(), { jsonrpc: '2.0', id: 'berth-policy-audit', method: 'tools/list' }, DROP_SINK);

@@ -83,8 +83,11 @@ function fit(pieces: Piece[], budget: number): number {
   return removed;
 }
 
-function errorResult(text: string): Obj {
-  return { content: [{ type: 'text', text }], isError: true };
+/** An isError result replacing `original`; keeps the wire-level `resultType` of the 2026-07-28 era. */
+function errorResult(text: string, original: Obj): Obj {
+  const out: Obj = { content: [{ type: 'text', text }], isError: true };
+  if (original['resultType'] !== undefined) out['resultType'] = original['resultType'];
+  return out;
 }
 
 /** Processes a content-block array; returns the new blocks. */
@@ -144,7 +147,7 @@ export function processToolResult(result: Obj, tool: ToolDef | undefined, o: Out
     const problem = sc === undefined ? 'no structuredContent although the tool declares an outputSchema' : outputChecker(tool.outputSchema)(sc);
     if (problem) {
       r.schemaError = problem;
-      return { result: errorResult(`berth: the result of tool "${name}" does not match its outputSchema: ${problem}`), report: r };
+      return { result: errorResult(`berth: the result of tool "${name}" does not match its outputSchema: ${problem}`, result), report: r };
     }
   }
   const next: Obj = { ...result };
@@ -154,7 +157,7 @@ export function processToolResult(result: Obj, tool: ToolDef | undefined, o: Out
     structuredBytes = utf8Length(JSON.stringify(next['structuredContent']));
     if (structuredBytes > o.maxBytes - MARKER_RESERVE) {
       r.truncatedBytes = structuredBytes;
-      return { result: errorResult(`berth: the result of tool "${name}" is ${structuredBytes} bytes of structured content, over output.maxBytes=${o.maxBytes}; structured content is not cut`), report: r };
+      return { result: errorResult(`berth: the result of tool "${name}" is ${structuredBytes} bytes of structured content, over output.maxBytes=${o.maxBytes}; structured content is not cut`, result), report: r };
     }
   }
   const blocks = processBlocks(result['content'] as unknown[], o, r, { minify: true, reserved: structuredBytes });
