@@ -1,7 +1,9 @@
 // The ladder: every server the benchmark measures, from the bare ceilings to
 // Berth in its production shapes, each started fresh and pinned to one core.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { legacySessionCall, legacyStatelessCall, modernCall, plainCall, type WireRequest } from './mcp-wire.ts';
 import { rssBytes, startServer, treeRss, type Started } from './proc.ts';
 
@@ -40,28 +42,49 @@ async function berthReady(port: number): Promise<boolean> {
 /** Starts `berth run -f <manifest>` with the given extra arguments. */
 export function startBerth(manifest: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) {
   return (port: number, core: number) =>
-    startServer(process.execPath, [berthBin, 'run', '-f', manifest, '--port', String(port), ...extra], {
+    startServer(process.execPath, ['--expose-gc', '--import', gcPreload, berthBin, 'run', '-f', manifest, '--port', String(port), ...extra], {
       core,
       port,
       ready: berthReady,
-      env: { BERTH_LOG_LEVEL: 'warn', ...env },
+      env: { BERTH_LOG_LEVEL: 'warn', BERTH_BENCH_MEM_FILE: memFile(port), ...env },
     });
+}
+
+const gcPreload = pathToFileURL(join(here, 'gc-preload.mjs')).href;
+const memFile = (port: number): string => join(tmpdir(), `berth-bench-mem-${port}.json`);
+
+/** Live heap + external bytes of a server started with the gc preload (after a full GC). */
+async function liveBytes(server: Started): Promise<number> {
+  const file = memFile(server.port);
+  rmSync(file, { force: true });
+  server.child.kill('SIGUSR2');
+  for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+  const m = JSON.parse(readFileSync(file, 'utf8')) as { heapUsed: number; external: number; arrayBuffers: number };
+  return m.heapUsed + m.external;
 }
 
 /** Memory per idle legacy session: RSS before and after opening N sessions. */
 async function idleSessionCost(url: string, server: Started, n: number): Promise<Record<string, number>> {
-  const before = rssBytes(server.child.pid!);
+  const rssBefore = rssBytes(server.child.pid!);
+  const liveBefore = await liveBytes(server);
+  const setup: number[] = [];
   for (let i = 0; i < n; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => legacySessionCall(url)));
+    await Promise.all(
+      Array.from({ length: Math.min(50, n - i) }, async () => {
+        const t0 = performance.now();
+        await legacySessionCall(url);
+        setup.push(performance.now() - t0);
+      }),
+    );
   }
-  await new Promise((r) => setTimeout(r, 500));
-  const after = rssBytes(server.child.pid!);
-  const t0 = performance.now();
-  await legacySessionCall(url);
+  const liveAfter = await liveBytes(server);
+  const rssAfter = rssBytes(server.child.pid!);
+  setup.sort((a, b) => a - b);
   return {
     idleSessions: n,
-    bytesPerIdleSession: Math.max(0, Math.round((after - before) / n)),
-    sessionSetupMs: Number((performance.now() - t0).toFixed(2)),
+    liveBytesPerIdleSession: Math.max(0, Math.round((liveAfter - liveBefore) / n)),
+    rssBytesPerIdleSession: Math.max(0, Math.round((rssAfter - rssBefore) / n)),
+    sessionSetupP50Ms: Number(setup[Math.floor(setup.length / 2)]!.toFixed(2)),
   };
 }
 
