@@ -132,6 +132,23 @@ test('audit: block hides and refuses poisoned tools; warn serves them with invis
   assert.equal(resultOf(await call(warnP, 'add', { a: 1 }))['isError'], undefined, 'warn mode lets calls through');
 });
 
+test('metrics land on the process-wide registry when it is passed (its label names are honoured)', async () => {
+  const { sharedMetrics } = await import('../src/observability/metrics.ts');
+  const registry = sharedMetrics.registry;
+  const sum = async (name: string, match: (l: Record<string, unknown>) => boolean) =>
+    ((await registry.getSingleMetric(name)?.get())?.values ?? []).filter((v) => match(v.labels)).reduce((n, v) => n + v.value, 0);
+  const before = await sum('berth_audit_findings_total', (l) => l['tool'] === 'get_weather' && (l['finding'] ?? l['rule']) === 'invisible-unicode');
+  const limitedBefore = await sum('berth_rate_limited_total', (l) => l['scope'] === 'tool:metered');
+  const config = policyConfig({ rateLimits: { tools: { metered: { requestsPerMinute: 1, burst: 0 } } } });
+  const limiter = createRateLimiter(config, { keyPrefix: 'berth:{team-a/files}:', logger });
+  const p = withPolicy(scriptedBackend([POISONED[1]!.tool, tool('metered')]), config, { logger, registry, limiter });
+  await list(p);
+  await call(p, 'metered');
+  await call(p, 'metered');
+  assert.equal((await sum('berth_audit_findings_total', (l) => l['tool'] === 'get_weather' && (l['finding'] ?? l['rule']) === 'invisible-unicode')) - before, 2, 'description and parameter description');
+  assert.equal((await sum('berth_rate_limited_total', (l) => l['scope'] === 'tool:metered')) - limitedBefore, 1);
+});
+
 test('rug pull: a pinned tool whose enum changes is blocked on the next listing, and on a call after list_changed', async () => {
   const b = scriptedBackend([RUG_BEFORE, tool('echo')]);
   const p = withPolicy(b, policyConfig({}), { logger });

@@ -196,6 +196,7 @@ export function withPolicy(backend: Backend, config: RuntimeConfig, deps: Policy
       const d = await deps.limiter.checkTool(ctx.principal, name);
       if (!d.ok) {
         metrics.refusal('rate_limit');
+        metrics.rateLimited(d.scope);
         return ok(req.id, {
           content: [{ type: 'text', text: `Rate limit for tool "${name}" exceeded; retry after ${d.retryAfterSeconds} s.` }],
           isError: true,
