@@ -96,6 +96,7 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
     http,
     logger: log,
     onUnsolicited: emit,
+    onOutcome: (err) => observe(err),
     onSession: () => {
       for (const uri of subscriptions.uris()) legacy.call('resources/subscribe', { uri }, NO_HOOKS).catch(() => undefined);
     },
@@ -189,9 +190,7 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
         return failureResponse(ctx, req, err, log);
       }
       if (useModern) return passThrough(ctx, req, sink);
-      const res = await front.handle(ctx, req, sink);
-      if (legacy.connected) observe();
-      return res;
+      return front.handle(ctx, req, sink);
     }
     // A 2025-era client: the upstream's own 2025 session when it has one, else translated.
     if (legacy.refused === undefined) {
@@ -204,11 +203,7 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
         }
       }
     }
-    if (legacy.refused === undefined) {
-      const res = await front.handle(ctx, req, sink);
-      if (legacy.connected) observe();
-      return res;
-    }
+    if (legacy.refused === undefined) return front.handle(ctx, req, sink);
     try {
       if (!(await modernAvailable())) return errorResponse(req.id, ErrorCode.UpstreamError, legacy.refused);
     } catch (err) {

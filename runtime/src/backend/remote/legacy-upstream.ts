@@ -21,6 +21,8 @@ export interface LegacyUpstreamOptions {
   onUnsolicited(n: JsonRpcNotification): void;
   /** A new upstream session was established (re-apply session state such as subscriptions). */
   onSession?(): void;
+  /** Each exchange's transport outcome (undefined: the upstream answered), for readiness. */
+  onOutcome?(err?: unknown): void;
 }
 
 class SessionGone extends Error {}
@@ -46,6 +48,15 @@ function errorIn(res: UpstreamResponse): JsonRpcErrorObject | undefined {
   const j = res.json;
   if (isObj(j) && isObj(j.error) && typeof j.error.code === 'number') return j.error as unknown as JsonRpcErrorObject;
   return undefined;
+}
+
+/**
+ * Whether the upstream no longer knows Berth's session: 404 per the spec;
+ * SDK v1 servers answer 400 "No valid session ID provided" instead.
+ */
+function sessionLost(res: UpstreamResponse): boolean {
+  if (res.status === 404) return true;
+  return res.status === 400 && /session/i.test(errorIn(res)?.message ?? res.text ?? '');
 }
 
 export class LegacyUpstream implements LegacyPeer {
@@ -86,6 +97,17 @@ export class LegacyUpstream implements LegacyPeer {
   }
 
   async call(method: string, params: Record<string, unknown> | undefined, hooks: PeerExchangeHooks, signal?: AbortSignal): Promise<PeerReply> {
+    try {
+      const reply = await this.#call(method, params, hooks, signal);
+      this.#o.onOutcome?.();
+      return reply;
+    } catch (err) {
+      this.#o.onOutcome?.(err);
+      throw err;
+    }
+  }
+
+  async #call(method: string, params: Record<string, unknown> | undefined, hooks: PeerExchangeHooks, signal?: AbortSignal): Promise<PeerReply> {
     await this.ensure();
     const sid = this.#sessionId;
     try {
@@ -183,7 +205,7 @@ export class LegacyUpstream implements LegacyPeer {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await this.#o.http.post(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params }, this.#headers(), signal);
-      if (res.status === 404 && this.#sessionId) throw new SessionGone();
+      if (this.#sessionId && sessionLost(res)) throw new SessionGone();
       if (res.status >= 400) {
         const e = errorIn(res);
         if (e && res.status < 500) return { error: e };
@@ -259,7 +281,7 @@ export class LegacyUpstream implements LegacyPeer {
         if (lastEventId !== undefined) h['last-event-id'] = lastEventId;
         const res = await this.#o.http.get(h, controller.signal);
         if (res.status === 405) return;
-        if (res.status === 404) {
+        if (sessionLost(res)) {
           this.#forget(this.#sessionId);
           return;
         }
