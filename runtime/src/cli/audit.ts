@@ -69,7 +69,8 @@ async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<
 
 /** Lists every tool of the target server. */
 async function listTools(target: { url?: URL; command?: string[]; headers: Record<string, string>; env: NodeJS.ProcessEnv }, timeoutMs: number): Promise<ToolDef[]> {
-  const client = new Client({ name: 'berth-audit', version: '1' });
+  // Declare the optional client features so servers that only register some tools for capable clients list them all.
+  const client = new Client({ name: 'berth-audit', version: '1' }, { capabilities: { elicitation: { form: {}, url: {} }, sampling: {}, roots: { listChanged: true } } });
   let stderr = '';
   let transport;
   if (target.url) {

@@ -60,7 +60,7 @@ const ok = (id: JsonRpcRequest['id'], result: Obj): JsonRpcResponse => ({ jsonrp
 export function withPolicy(backend: Backend, config: RuntimeConfig, deps: PolicyDeps): PolicyBackend {
   const spec = config.spec;
   const tenant = `${config.tenant.namespace}/${config.tenant.name}`;
-  const log = deps.logger.child({ component: 'policy', tenant });
+  const log = deps.logger.child({ component: 'policy' });
   const metrics = policyMetrics(deps.registry);
   const pins = new PinStore();
   const toolScopes = spec.auth.oauth?.toolScopes ?? {};
