@@ -12,6 +12,7 @@ import { ports } from '../src/cluster/config.ts';
 import { status, up } from '../src/cluster/control-plane.ts';
 import { ClusterError } from '../src/cluster/errors.ts';
 import { tryLockSync, unlockSync } from '../src/cluster/lock.ts';
+import { log } from '../src/cluster/log.ts';
 
 function withEnv<T>(vars: Record<string, string>, fn: () => Promise<T>): Promise<T> {
   const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
@@ -41,6 +42,8 @@ test('a component that exits at start-up is named, with its log tail, and nothin
   // Away from the shared cluster's ports.
   const base = ports().etcd >= 24500 ? ports().etcd - 300 : ports().etcd + 300;
   try {
+    const level = log.level;
+    log.level = 'fatal'; // the failure below is expected: keep its error line out of the test output
     await withEnv({ BERTH_CLUSTER_PORT_BASE: String(base), BERTH_KUBE_APISERVER_ARGS: '--no-such-flag=1' }, async () => {
       await assert.rejects(up(bins, { dir, owner: 'cli' }), (err: unknown) => {
         assert.ok(err instanceof ClusterError, String(err));
@@ -50,6 +53,8 @@ test('a component that exits at start-up is named, with its log tail, and nothin
         assert.match(err.message, /last lines of kube-apiserver log/);
         return true;
       });
+    }).finally(() => {
+      log.level = level;
     });
     const s = await status(dir);
     assert.equal(s.state, undefined);

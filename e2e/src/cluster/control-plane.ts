@@ -410,6 +410,7 @@ async function createNodes(dir: string, kubeconfig: string): Promise<void> {
         logTail: tailFile(kwokLog, 40),
       }),
   );
+  log.info({ nodes: NODE_NAMES.length }, 'Found the kwok nodes Ready');
   // Pods are rejected until the ServiceAccount controller has made "default".
   const kcmLog = logPath(dir, 'kube-controller-manager');
   await waitFor(
@@ -520,6 +521,10 @@ export async function up(bins: Binaries, opts: UpOptions = {}): Promise<ClusterS
   return withLock(lockPath(dir), 'starting the cluster', 10 * 60_000, async () => {
     const s = await status(dir);
     if (s.healthy && s.state) {
+      const running = s.state.versions;
+      if (running.kubernetes !== bins.versions.kubernetes || running.etcd !== bins.versions.etcd || running.kwok !== bins.versions.kwok) {
+        log.warn({ running, pinned: bins.versions }, 'Reused a running cluster of other versions than pinned; `down` and `up` to switch');
+      }
       if (opts.owner === 'cli' && s.state.owner !== 'cli') {
         // Someone asked for it explicitly: it now stays up until `down`.
         s.state.owner = 'cli';
