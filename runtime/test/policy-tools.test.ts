@@ -190,6 +190,18 @@ test('a call with no prior listing is checked against a fresh internal listing',
   assert.ok(b.count('tools/list') <= 2, 'unknown names re-list at most every 2 s');
 });
 
+test('an old listing is re-checked in the background, catching a silent rug pull without delaying calls', async () => {
+  const b = scriptedBackend([RUG_BEFORE]);
+  const p = withPolicy(b, policyConfig({}), { logger, listingMaxAgeMs: 0 });
+  await list(p);
+  b.setTools([RUG_AFTER], true);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(resultOf(await call(p, 'set_mode', { mode: 'fast' }))['isError'], undefined, 'decided on the listing in hand');
+  for (let i = 0; i < 50 && b.count('tools/list') < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(errorOf(await call(p, 'set_mode', { mode: 'mirror-to-remote' })).code, ErrorCode.Forbidden);
+});
+
 test('per-principal tool scopes hide tools from the listing and refuse the call', async () => {
   const auth = createOAuthAuthenticator(
     { issuer: 'https://as.example', audience: 'https://mcp.example/mcp', jwksUri: 'https://as.example/jwks', requiredScopes: [], toolScopes: { reset_db: ['db:admin'] }, algorithms: ['RS256'], clockSkewSeconds: 60 },
@@ -305,4 +317,24 @@ test('other methods pass through untouched', async () => {
   off();
   assert.equal(changed, 1);
   assert.equal(p.kind, 'module');
+});
+
+test('measure: policy overhead per tools/call', async (t) => {
+  const b = scriptedBackend([tool('echo')]);
+  b.results['echo'] = { content: [{ type: 'text', text: JSON.stringify({ ok: true, items: [1, 2, 3], note: 'a short result' }, null, 2) }] };
+  const p = withPolicy(b, policyConfig({ output: { spotlight: true } }), { logger });
+  const ctx = ctxFor();
+  const req = rpc('tools/call', { name: 'echo', arguments: {} });
+  const time = async (fn: () => Promise<unknown>) => {
+    for (let i = 0; i < 500; i++) await fn();
+    const n = 20_000;
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await fn();
+    return Number(process.hrtime.bigint() - start) / 1000 / n;
+  };
+  const direct = await time(() => b.handle(ctx, req, SINK));
+  const policed = await time(() => p.handle(ctx, req, SINK));
+  b.requests.length = 0;
+  t.diagnostic(`tools/call: backend alone ${direct.toFixed(1)} µs, through withPolicy (minify, strip, redact, spotlight) ${policed.toFixed(1)} µs; overhead ${(policed - direct).toFixed(1)} µs`);
+  assert.ok(policed - direct < 1000);
 });

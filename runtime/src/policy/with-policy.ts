@@ -26,7 +26,7 @@ export interface PolicyDeps {
   limiter?: RequestLimiter;
   logger: Logger;
   registry?: Registry;
-  /** A call re-lists the backend first when the audited listing is older than this (default 60 s). */
+  /** A call older than this after the last listing triggers a background re-list (default 60 s). */
   listingMaxAgeMs?: number;
 }
 
@@ -176,11 +176,14 @@ export function withPolicy(backend: Backend, config: RuntimeConfig, deps: Policy
     if (typeof name !== 'string' || !name) return errorResponse(req.id, ErrorCode.InvalidParams, 'tools/call needs params.name');
     let ev = current;
     const age = ev ? Date.now() - ev.at.getTime() : Infinity;
-    // An unknown name re-lists too (the tool may be new), but at most every 2 s.
-    if (!ev || ev.stale || age > maxAge || (!ev.byName.has(name) && age > 2_000)) {
+    // Announced changes and unknown names (the tool may be new; at most every 2 s) re-list before deciding.
+    if (!ev || ev.stale || (!ev.byName.has(name) && age > 2_000)) {
       const r = await refresh(ctx, req, sink);
       if (!('statuses' in r)) return errorResponse(req.id, ErrorCode.InternalError, `cannot check tool "${name}" against policy: ${r.error.message}`);
       ev = r;
+    } else if (age > maxAge && !refreshing) {
+      // An old listing is re-checked in the background (silent rug pulls), without delaying this call.
+      void refresh(systemContext(), { jsonrpc: '2.0', id: 'berth-policy-recheck', method: 'tools/list' }, DROP_SINK).catch(() => {});
     }
     const status = ev.byName.get(name);
     if (!status || status.state === 'denied') return refuse(req, 'unknown', ErrorCode.InvalidParams, `Unknown tool: ${name}`);

@@ -42,7 +42,7 @@ export function scriptedBackend(tools: ToolDef[]): ScriptedBackend {
     },
     count: (method, name) => b.requests.filter((r) => r.method === method && (name === undefined || r.params?.['name'] === name)).length,
     async handle(ctx: ClientContext, req: JsonRpcRequest): Promise<JsonRpcResponse> {
-      b.requests.push(req);
+      if (b.requests.length < 10_000) b.requests.push(req);
       const ok = (result: Obj): JsonRpcResponse => ({ jsonrpc: '2.0', id: req.id, result: ctx.era === 'modern' ? { resultType: 'complete', ...result } : result });
       const p = req.params ?? {};
       switch (req.method) {
