@@ -17,6 +17,8 @@ export interface AppDeps {
   auth?: Authenticator;
   /** Defaults to unlimited. */
   limiter?: RequestLimiter;
+  /** Serves `GET /admin/audit` (the tool-audit report the operator copies into status). */
+  admin?: import('./policy/admin-plugin.ts').AdminAuditOptions;
   /** Unique id of this process among the McpServer's replicas. */
   replicaId?: string;
   /** Owner routing across replicas (createLegacyCluster); absent = single process. */

@@ -21,6 +21,7 @@ import { metricsPlugin } from './http/metrics.ts';
 import { createModernHandler } from './http/modern.ts';
 import { DRAIN_RETRY_MS, SseHub } from './http/sse.ts';
 import { wellKnownPlugin } from './http/well-known.ts';
+import { adminAuditPlugin } from './policy/admin-plugin.ts';
 
 /** SSE keep-alive comment interval. */
 const KEEPALIVE_MS = 15_000;
@@ -108,10 +109,11 @@ export async function buildApp(deps: AppDeps): Promise<BerthApp> {
     sendError(reply, status >= 500 ? HttpErrors.INTERNAL : { status, code: -32000, message: error.message, category: 'bad_request' });
   });
 
-  const reserved = [spec.endpoint.path, '/health', '/ready', '/metrics'];
+  const reserved = [spec.endpoint.path, '/health', '/ready', '/metrics', '/admin/audit'];
   await app.register(healthPlugin, { rt });
   await app.register(metricsPlugin, { rt });
   await app.register(wellKnownPlugin, { rt, reserved });
+  if (deps.admin) await app.register(adminAuditPlugin, deps.admin);
   await app.register(mcpRoutes, {
     rt,
     policy: buildOriginPolicy(spec.endpoint, config.runtime.listen.host),

@@ -4,6 +4,7 @@
  * the configured grace period (plus half a second).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
@@ -13,6 +14,7 @@ import type { Backend } from './backend/types.ts';
 import { resolveRedisUrl } from './config/load.ts';
 import type { RuntimeConfig } from './config/runtime-config.ts';
 import { createLogger } from './observability/logger.ts';
+import { sharedMetrics } from './observability/metrics.ts';
 import { withPolicy } from './policy/with-policy.ts';
 import { createAuthenticator } from './security/authenticator.ts';
 import { createRateLimiter } from './security/rate-limit/limiter.ts';
@@ -97,6 +99,19 @@ function internalUrl(config: RuntimeConfig, port: number, env: NodeJS.ProcessEnv
   return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
+/** Reads the internal token on each use, so a rotated Secret file takes effect; undefined when none is configured. */
+function internalTokenReader(config: RuntimeConfig): () => string | undefined {
+  const file = config.runtime.internalTokenFile;
+  return () => {
+    if (!file) return undefined;
+    try {
+      return readFileSync(file, 'utf8').trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
 let processHandlersInstalled = false;
 function installProcessHandlers(logger: Logger, onFatal: () => void): void {
   if (processHandlersInstalled) return;
@@ -143,12 +158,13 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
     const limiter = createRateLimiter(config, { redis: stores.redis, keyPrefix: stores.keyPrefix, logger });
     cleanups.push(['limiter', () => limiter.close()]);
     // spec.tools and spec.output apply identically to every backend kind.
-    const policed = withPolicy(await createBackend(config, logger), config, { authenticator: auth, limiter, logger });
+    const policed = withPolicy(await createBackend(config, logger), config, { authenticator: auth, limiter, logger, registry: sharedMetrics.registry });
     backend = policed;
     await policed.start();
     cleanups.push(['backend', () => policed.close(Date.now())]);
     const cluster = stores.redis && stores.keys ? await createCluster(config, { redis: stores.redis, keys: stores.keys, events: stores.events, backend, replicaId, logger }) : undefined;
-    const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId, ...(cluster && { cluster }) };
+    const admin = { report: () => policed.auditReport(), refresh: () => policed.refreshAudit(), token: internalTokenReader(config) };
+    const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId, admin, ...(cluster && { cluster }) };
     app = await buildApp(deps);
     cleanups.push(['http', () => app.app.close()]);
     await app.app.listen({ host: config.runtime.listen.host, port: config.runtime.listen.port });

@@ -6,6 +6,7 @@ import type { RuntimeSettings } from '../../config/runtime-config.ts';
 import type { McpServerSpec } from '../../config/spec.ts';
 import type { BerthServerFactory } from './context.ts';
 import { resolvePackageEntry } from './package.ts';
+import { installRuntimePackageFallback } from './sdk-fallback-resolve.ts';
 
 export type ModuleSourceSpec = NonNullable<McpServerSpec['source']['module']>;
 
@@ -54,6 +55,7 @@ export async function loadFactory(location: ModuleLocation): Promise<BerthServer
   if (!existsSync(location.file)) {
     throw new ModuleLoadError(`${location.label}: file not found: ${location.file}`, true);
   }
+  installRuntimePackageFallback();
   let namespace: Record<string, unknown>;
   try {
     namespace = (await import(pathToFileURL(location.file).href)) as Record<string, unknown>;
