@@ -4,7 +4,8 @@
  * the same spec are no-ops, so runtimes start without touching the registry
  * once the folder is populated (for example by `berth install-package` in an
  * init step). Install scripts are not run and npm sees only a minimal
- * environment: the runtime's own secrets never reach it.
+ * environment (PATH, HOME, npm settings, proxies, TLS trust): the runtime's
+ * own secrets never reach it.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -69,7 +70,8 @@ function npmEnv(): NodeJS.ProcessEnv {
   env.PATH = [dirname(process.execPath), process.env.PATH ?? ''].filter(Boolean).join(':');
   if (process.env.HOME) env.HOME = process.env.HOME;
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(npm_config_|NPM_CONFIG_)/.test(k) || /^(HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy)$/.test(k)) env[k] = v;
+    // npm's own settings, proxies and TLS trust: configuration, not credentials of the runtime.
+    if (/^(npm_config_|NPM_CONFIG_)/.test(k) || /^(HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/.test(k)) env[k] = v;
   }
   return env;
 }
