@@ -124,6 +124,10 @@ export function connectTenantRedis(adminUrl: string, aclCommands: string, log: L
     up = false;
   });
 
+  /** After the first connection, fail fast while Redis is away instead of holding a worker through reconnects. */
+  const available = (): void => {
+    if (everUp && !up) throw new Error('the Redis admin connection is down');
+  };
   const nodes = (): Array<Redis | Cluster> => (client instanceof Cluster ? client.nodes('all') : [client]);
   let normalizedCommands: Promise<string> | undefined;
   /** How Redis spells our command rules, learned once from a disabled probe user. */
@@ -141,6 +145,7 @@ export function connectTenantRedis(adminUrl: string, aclCommands: string, log: L
 
   return {
     async ensureUser(namespace, name, password) {
+      available();
       const user = redisUserName(namespace, name);
       const prefix = redisKeyPrefix(namespace, name);
       const want = { password: sha256(password), keys: `~${prefix}*`, channels: `&${prefix}*`, commands: await expectedCommands() };
@@ -164,6 +169,7 @@ export function connectTenantRedis(adminUrl: string, aclCommands: string, log: L
     },
 
     async deleteTenant(namespace, name) {
+      available();
       const prefix = redisKeyPrefix(namespace, name);
       // Glob-escape the prefix (namespaces and names are DNS labels, but be exact anyway).
       const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;

@@ -59,6 +59,9 @@ export interface RedisServer {
   adminUrl: string;
   admin: Redis;
   stop(): Promise<void>;
+  /** Kills the server (data and ACL users are lost: no persistence). */
+  down(): Promise<void>;
+  /** Starts it again on the same port (after `down`, or kills it first). */
   restart(): Promise<void>;
 }
 
@@ -89,7 +92,7 @@ export async function startRedis(): Promise<RedisServer> {
   const admin = new Redis({ port, host: '127.0.0.1', password, maxRetriesPerRequest: 1 });
   admin.on('error', () => undefined);
   const kill = async (): Promise<void> => {
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise((r) => proc!.once('exit', r));
     proc.kill('SIGKILL');
     await exited;
@@ -98,6 +101,7 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     adminUrl: `redis://default:${password}@127.0.0.1:${port}/0`,
     admin,
+    down: kill,
     async restart() {
       await kill();
       await launch();
