@@ -3,6 +3,8 @@
  *
  *   up       build (or reuse) the binaries, start the cluster (or reuse a
  *            running one); the last line printed is the kubeconfig path
+ *   up --real  also a real node (containerd, kubelet, kube-proxy, CoreDNS;
+ *            e2e/src/real, docs/real-cluster.md)
  *   down     stop everything `up` started
  *   status   what runs, health, memory (exit 0 healthy, 1 degraded, 3 stopped)
  *   build    only build (or reuse) the binaries
@@ -19,13 +21,15 @@ const out = (line = ''): void => {
   process.stdout.write(`${line}\n`);
 };
 
-const USAGE = `usage: npm run cluster -- <up|down|status|build|env|logs [component] [lines]>
+const USAGE = `usage: npm run cluster -- <up [--real]|down|status|build|env|logs [component] [lines]>
   state dir: ${clusterDir()} (BERTH_CLUSTER_DIR)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'up': {
+      const real = rest.includes('--real');
+      if (real) (await import('../real/cli-hook.ts')).prepareRealEnv();
       const bins = await ensureBinaries();
       let reused = false;
       const state = await up(bins, { owner: 'cli', whileLocked: (_s, r) => (reused = r) });
@@ -33,10 +37,13 @@ async function main(argv: string[]): Promise<number> {
       out(`  kubernetes ${state.versions.kubernetes}, etcd ${state.versions.etcd}, kwok ${state.versions.kwok}`);
       out(`  apiserver  ${state.server}`);
       out(`  kubectl    ${bins.kubectl} --kubeconfig ${state.kubeconfig}`);
+      if (real) for (const line of await (await import('../real/cli-hook.ts')).realUp(state)) out(line);
       out(state.kubeconfig);
       return 0;
     }
     case 'down': {
+      const realLine = await (await import('../real/cli-hook.ts')).realDown(clusterDir());
+      if (realLine) out(realLine);
       out((await down()) === 'stopped' ? 'Cluster stopped' : 'No cluster was running');
       return 0;
     }
@@ -52,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
         const st = c.healthy ? 'healthy' : c.running ? 'UNHEALTHY' : 'STOPPED';
         out(`${c.name.padEnd(25)}${String(c.pid ?? '-').padEnd(9)}${st.padEnd(11)}${c.rssMiB === undefined ? '-' : `${c.rssMiB} MiB`}`);
       }
+      for (const line of (await import('../real/cli-hook.ts')).realStatusLines(s.dir)) out(line);
       const total = s.components.reduce((a, c) => a + (c.rssMiB ?? 0), 0);
       out(`${'total'.padEnd(45)}${Math.round(total)} MiB`);
       out(s.state.kubeconfig);
