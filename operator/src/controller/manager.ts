@@ -61,6 +61,7 @@ export class Manager {
       const inf = new Informer<KubeObject>(client, {
         ...common,
         apiVersion,
+        kind,
         plural,
         labelSelector,
         log: this.log,

@@ -15,6 +15,8 @@ export type InformerHandler<T> = (type: InformerEvent, obj: T, old: T | undefine
 
 export interface InformerOptions {
   apiVersion: string;
+  /** Kind of the items (a list answer leaves it out of each item). */
+  kind: string;
   plural: string;
   /** Empty: all namespaces. */
   namespace?: string | undefined;
@@ -154,11 +156,10 @@ export class Informer<T extends KubeObject> {
       cont = page.metadata.continue;
       rv = page.metadata.resourceVersion;
     } while (cont);
-    const kind = this.opts.plural;
     for (const [key, obj] of seen) {
-      // List items lack apiVersion/kind; restore them for handlers.
+      // List items lack apiVersion/kind; restore them for handlers and comparisons.
       (obj as KubeObject).apiVersion ??= this.opts.apiVersion;
-      (obj as KubeObject).kind ??= kind;
+      (obj as KubeObject).kind ??= this.opts.kind;
       const old = this.cache.get(key);
       this.cache.set(key, obj);
       if (!old) this.emit('ADDED', obj, undefined);
