@@ -265,6 +265,21 @@ async function busyboxImage(): Promise<BuiltImage> {
 
 export const PRODUCT_DOCKERFILES = { runtime: join(repoRoot, 'runtime', 'Dockerfile'), operator: join(repoRoot, 'operator', 'Dockerfile') } as const;
 
+/**
+ * RUN steps trust what this machine trusts: a machine may reach the npm
+ * registry through a TLS-inspecting proxy whose CA only its own bundle holds.
+ * The bundle and an npmrc naming it are read-only volumes of the build, so
+ * the Dockerfile stays unchanged and nothing of them lands in a layer.
+ */
+function buildTrustVolumes(): string[] {
+  // The machine's bundle holds the public CAs and any local one; npm then trusts what the host trusts.
+  const ca = [process.env.BERTH_BUILD_CA_FILE, process.env.NODE_EXTRA_CA_CERTS, '/etc/ssl/certs/ca-certificates.crt'].find((f) => f && existsSync(f));
+  if (!ca) return [];
+  const npmrc = join(imagesCacheDir(), 'build-npmrc');
+  writeFileSync(npmrc, 'cafile=/etc/berth-build-ca.crt\n');
+  return ['--volume', `${ca}:/etc/berth-build-ca.crt:ro`, '--volume', `${npmrc}:/usr/local/etc/npmrc:ro`];
+}
+
 /** Builds runtime/Dockerfile or operator/Dockerfile unchanged (context: the repository root). */
 async function productImage(name: 'runtime' | 'operator', node: BuiltImage): Promise<BuiltImage> {
   const file = PRODUCT_DOCKERFILES[name];
@@ -275,7 +290,7 @@ async function productImage(name: 'runtime' | 'operator', node: BuiltImage): Pro
   const started = Date.now();
   const logFile = logFileFor(name);
   // buildah's layer cache decides what to rebuild; the archive is re-exported when the image id changes.
-  await buildah(['bud', '--layers', '--network', 'host', '--isolation', 'chroot', '--pull-never', '-f', file, '-t', TAGS[name], repoRoot], { logFile, timeoutMs: 30 * 60_000 });
+  await buildah(['bud', '--layers', '--network', 'host', '--isolation', 'chroot', '--pull-never', ...buildTrustVolumes(), '-f', file, '-t', TAGS[name], repoRoot], { logFile, timeoutMs: 30 * 60_000 });
   const id = (await buildah(['inspect', '--type', 'image', '--format', '{{.FromImageID}}', TAGS[name]])).trim();
   const archive = join(imagesCacheDir(), `${name}-${id.slice(0, 16)}.oci.tar`);
   let cached = true;
