@@ -186,7 +186,8 @@ export class Informer<T extends KubeObject> {
     const ac = new AbortController();
     const onStop = (): void => ac.abort(new WatchEnd('stop'));
     this.stop.signal.addEventListener('abort', onStop, { once: true });
-    const tick = Math.max(1000, Math.min(this.opts.staleMs, this.opts.resyncMs) / 4);
+    this.lastEventAt = Date.now();
+    const tick = Math.max(250, Math.min(this.opts.staleMs, this.opts.resyncMs) / 4);
     const watchdog = setInterval(() => {
       if (Date.now() - this.lastEventAt > this.opts.staleMs) ac.abort(new WatchEnd('stale'));
       else if (Date.now() - this.lastRelist > this.opts.resyncMs) ac.abort(new WatchEnd('resync'));
