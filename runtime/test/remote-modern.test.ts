@@ -96,3 +96,18 @@ test('a 2025-era client without the elicitation capability gets a clear error, n
   await assert.rejects(c.callTool({ name: 'confirm', arguments: { what: 'x' } }), /capabilit(y|ies) do not declare|did not declare the elicitation/);
   await c.close();
 });
+
+test('change notifications of a modern upstream reach onChange through a subscriptions/listen stream', async () => {
+  const events: unknown[] = [];
+  const off = backend.onChange((e) => events.push(e));
+  const end = Date.now() + 5000;
+  // The listen stream opens in the background at start; publish until it is seen.
+  while (!events.length && Date.now() < end) {
+    upstream.notify!.toolsChanged();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  off();
+  assert.deepEqual(events[0], { kind: 'tools_list_changed' });
+  const listens = upstream.requests.filter((r) => r.headers['mcp-method'] === 'subscriptions/listen');
+  assert.ok(listens.length >= 1);
+});
