@@ -33,6 +33,7 @@ test('envelope: read, strip (keeping progressToken and extension keys), build', 
   assert.equal(built['io.modelcontextprotocol/logLevel'], 'debug');
   assert.deepEqual(withMeta({ a: 1, _meta: { progressToken: 2 } }, { k: 3 }), { a: 1, _meta: { progressToken: 2, k: 3 } });
   assert.equal(negotiateLegacyVersion('2025-06-18', '2025-11-25'), '2025-06-18');
+  assert.equal(negotiateLegacyVersion('2025-11-25', '2025-03-26'), '2025-03-26', 'never newer than the server speaks');
   assert.equal(negotiateLegacyVersion('1999-01-01', '2025-11-25'), '2025-11-25');
 });
 

@@ -192,7 +192,7 @@ test('server/discover and initialize are answered from the child handshake in ea
   assert.ok('result' in list && list.result.ttlMs === 0 && list.result.cacheScope === 'private' && list.result.resultType === 'complete');
   const init = await call(b, session('old'), 'initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } });
   assert.ok('result' in init);
-  assert.equal(init.result.protocolVersion, '2025-06-18');
+  assert.equal(init.result.protocolVersion, '2025-03-26', 'never newer than the child speaks');
   const ping = await call(b, session('old'), 'ping', {});
   assert.deepEqual(ping, { jsonrpc: '2.0', id: 1, result: {} });
   // A modern client sees the 2026-07-28 error code for a missing resource.

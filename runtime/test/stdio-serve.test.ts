@@ -124,3 +124,26 @@ test('berth run --stdio answers garbage with JSON-RPC errors and keeps serving',
   const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   assert.equal(code, 0);
 });
+
+test('a 2026-07-28 client on the stdio connection hears list changes through subscriptions/listen', async (t) => {
+  const { createStdioBackend } = await import('../src/backend/stdio/index.ts');
+  const { BackendTransport, quietLogger, runtimeConfig } = await import('./fixtures/stdio/harness.ts');
+  const b = createStdioBackend(runtimeConfig({ stdio: { command: [join(FIXTURES, 'fixture-server.mjs')] } }), quietLogger());
+  t.after(() => b.close(Date.now() + 2000));
+  await b.start();
+  const c = new Client({ name: 'listener', version: '1' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  await c.connect(new BackendTransport(b));
+  let changed = 0;
+  c.setNotificationHandler('notifications/tools/list_changed', () => void changed++);
+  const sub = await c.listen({ toolsListChanged: true });
+  assert.equal(sub.honoredFilter.toolsListChanged, true);
+  await c.callTool({ name: 'announce', arguments: {} });
+  const end = Date.now() + 3000;
+  while (!changed && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(changed, 1);
+  await sub.close();
+  await c.callTool({ name: 'announce', arguments: {} });
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(changed, 1, 'a closed subscription hears nothing');
+  await c.close();
+});

@@ -106,9 +106,12 @@ export function withMeta(params: Record<string, unknown> | undefined, extra: Rec
 }
 
 /**
- * Picks the revision to answer a legacy `initialize` with: the client's own
- * request when Berth knows it, otherwise the newest revision the server speaks.
+ * Picks the revision to answer a legacy `initialize` with: the older of the
+ * client's request and the server's own revision (revisions are dates), so
+ * neither side is promised features the other lacks; the server's revision
+ * when the request names none Berth knows.
  */
 export function negotiateLegacyVersion(requested: unknown, serverVersion: string): string {
-  return isLegacyVersion(requested) ? requested : serverVersion;
+  if (!isLegacyVersion(requested)) return serverVersion;
+  return isLegacyVersion(serverVersion) && serverVersion < requested ? serverVersion : requested;
 }
