@@ -60,8 +60,7 @@ test('handshake translation in both directions', () => {
   assert.deepEqual(disc.capabilities, { tools: { listChanged: true } });
   assert.equal(disc.instructions, 'hi');
   assert.equal(disc.resultType, 'complete');
-  assert.deepEqual(initializeForClient(init, '2025-03-26', true), { protocolVersion: '2025-03-26', capabilities: { tools: { listChanged: true } }, serverInfo: init.serverInfo, instructions: 'hi' });
-  assert.deepEqual(initializeForClient(init, '2025-03-26', false).capabilities, init.capabilities, 'a per-session child keeps tasks');
+  assert.deepEqual(initializeForClient(init, '2025-03-26'), { protocolVersion: '2025-03-26', capabilities: { tools: { listChanged: true } }, serverInfo: init.serverInfo, instructions: 'hi' });
   const back = initializeFromDiscover({ ...disc }, '2025-06-18', { name: 'fallback', version: '0' });
   assert.deepEqual(back.serverInfo, { name: 'srv', version: '2' });
   assert.equal(back.protocolVersion, '2025-06-18');

@@ -188,3 +188,14 @@ test('SDK clients in both eras with colliding ids only see their own notificatio
   );
   await Promise.all(clients.map((c) => c.close()));
 });
+
+test("tasks are not relayed: a shared server cannot leak one client's tasks to another", async () => {
+  const r = client(0);
+  const list = await backend.handle(r.ctx, { jsonrpc: '2.0', id: 1, method: 'tasks/list', params: {} }, r.sink);
+  assert.ok('error' in list && list.error.code === -32601 && /does not relay tasks/.test(list.error.message));
+  // A task-augmented call runs as a plain call.
+  const res = await backend.handle(r.ctx, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'no task' }, task: { ttl: 1000 } } }, r.sink);
+  assert.equal(resultText(res), 'no task');
+  const init = await backend.handle(r.ctx, { jsonrpc: '2.0', id: 3, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }, r.sink);
+  assert.ok('result' in init && (init.result.capabilities as Record<string, unknown>).tasks === undefined);
+});

@@ -25,7 +25,11 @@ export function asInitializeResult(result: unknown): InitializeResultLike | unde
   return { ...result, protocolVersion: result.protocolVersion, capabilities: result.capabilities, serverInfo } as InitializeResultLike;
 }
 
-/** Capabilities without `tasks` (Berth does not relay 2025-11-25 tasks between shared clients). */
+/**
+ * Capabilities without `tasks`: Berth does not relay the experimental
+ * 2025-11-25 tasks (they do not exist on 2026-07-28, and a shared server
+ * could not keep one client's tasks from another).
+ */
 export function withoutTasks(capabilities: Record<string, unknown>): Record<string, unknown> {
   if (!('tasks' in capabilities)) return capabilities;
   const { tasks: _drop, ...rest } = capabilities;
@@ -42,14 +46,11 @@ export function discoverFromInitialize(init: InitializeResultLike): Record<strin
   return encodeModernResult('server/discover', result, init.serverInfo);
 }
 
-/**
- * Builds the InitializeResult a legacy client gets, from the server's own
- * handshake (`shared` strips per-connection features Berth cannot isolate).
- */
-export function initializeForClient(init: InitializeResultLike, requestedVersion: unknown, shared: boolean): Record<string, unknown> {
+/** Builds the InitializeResult a legacy client gets, from the server's own handshake. */
+export function initializeForClient(init: InitializeResultLike, requestedVersion: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {
     protocolVersion: negotiateLegacyVersion(requestedVersion, init.protocolVersion),
-    capabilities: shared ? withoutTasks(init.capabilities) : init.capabilities,
+    capabilities: withoutTasks(init.capabilities),
     serverInfo: init.serverInfo,
   };
   if (typeof init.instructions === 'string') out.instructions = init.instructions;

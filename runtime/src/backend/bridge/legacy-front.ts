@@ -121,7 +121,7 @@ export class LegacyFront {
     switch (req.method) {
       case 'initialize': {
         const peer = await this.#opts.peerFor(ctx);
-        return ok(req.id, initializeForClient(peer.init, req.params?.protocolVersion, this.#opts.shared));
+        return ok(req.id, initializeForClient(peer.init, req.params?.protocolVersion));
       }
       case 'server/discover': {
         const peer = await this.#opts.peerFor(ctx);
@@ -135,6 +135,14 @@ export class LegacyFront {
       case 'resources/unsubscribe':
         if (this.#opts.shared && this.#opts.subscriptions) return this.#subscription(ctx, req);
         break;
+    }
+    if (req.method.startsWith('tasks/')) {
+      // Tasks live in the server for whoever knows the id: on a shared server one client could read another's.
+      return errorResponse(req.id, ErrorCode.MethodNotFound, `${req.method}: Berth does not relay tasks`);
+    }
+    if (req.method === 'tools/call' && req.params && 'task' in req.params) {
+      const { task: _ignored, ...params } = req.params;
+      req = { ...req, params };
     }
     const found = this.#opts.peerFor(ctx);
     const peer = found instanceof Promise ? await found : found;
@@ -154,8 +162,9 @@ export class LegacyFront {
       request: (method, params) => this.#askLegacy(sink, caps, method, params),
     };
     const shape = (reply: PeerReply): JsonRpcResponse =>
-      // A shared server relays no tasks, so its tools advertise no task support (the same shape both eras see).
-      this.#opts.shared && req.method === 'tools/list' && 'result' in reply ? ok(req.id, withoutToolExecution(reply.result)) : toResponse(req.id, reply);
+      // Berth relays no tasks, so tools advertise no task support: the same tool shape in both eras
+      // (a pinned tool digest must not differ by the era that listed it).
+      req.method === 'tools/list' && 'result' in reply ? ok(req.id, withoutToolExecution(reply.result)) : toResponse(req.id, reply);
     if (!session) return shape(await peer.call(req.method, req.params, hooks, ctx.signal));
     const controller = new AbortController();
     const key = cancelKey(session.id, req.id);
