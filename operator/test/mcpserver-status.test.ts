@@ -149,7 +149,14 @@ test('lastTransitionTime changes only when the status flips', () => {
 
 test('the tool audit: findings, no findings, unavailable (keeping what was known)', () => {
   const mcp = mcpServer('memory', stdioSpec);
-  const clean = parseAudit({ toolCount: 9, digest: 'sha256:t', listingBytes: 4000, listingTokens: 1850, findings: [] })!;
+  // The runtime's report (GET /admin/audit).
+  const clean = parseAudit({
+    generatedAt: '2026-01-01T00:00:00.000Z',
+    policy: { onFinding: 'block', pin: true, maxDescriptionWords: 50 },
+    tools: [{ name: 'search', state: 'allowed', digest: 'sha256:s', findings: [], notes: [] }],
+    findings: [],
+    listing: { digest: 'sha256:t', tools: 9, bytes: 4000, estimatedTokens: 1850 },
+  })!;
   const s1 = status(mcp, { deployment: deployment({ ready: 2 }), audit: { kind: 'ok', tools: clean } });
   assert.deepEqual([c(s1, 'ToolsAudited').status, c(s1, 'ToolsAudited').reason], ['True', 'NoFindings']);
   assert.deepEqual(s1.tools, { count: 9, digest: 'sha256:t', listingBytes: 4000, listingTokens: 1850, findings: [], findingsTotal: 0 });
@@ -159,7 +166,11 @@ test('the tool audit: findings, no findings, unavailable (keeping what was known
   assert.deepEqual(s2.tools, s1.tools, 'a failed read keeps the last audit');
   assert.equal(c(s2, 'ToolsAudited').status, 'True');
 
-  const dirty = parseAudit({ tools: { count: 2, digest: 'sha256:u', findings: [{ tool: 'search', code: 'hidden-instructions', message: 'zero-width characters' }] } })!;
+  const dirty = parseAudit({
+    findings: [{ rule: 'hidden-instructions', tool: 'search', field: 'description', severity: 'high', message: 'zero-width characters' }],
+    listing: { digest: 'sha256:u', tools: 2, bytes: 300, estimatedTokens: 75 },
+  })!;
+  assert.deepEqual(dirty.findings, [{ tool: 'search', code: 'hidden-instructions', message: 'zero-width characters (description)' }]);
   const s3 = status(mcp, { deployment: deployment({ ready: 2 }), audit: { kind: 'ok', tools: dirty }, now: T1 });
   assert.deepEqual([c(s3, 'ToolsAudited').status, c(s3, 'ToolsAudited').reason], ['False', 'FindingsPresent']);
   assert.match(c(s3, 'ToolsAudited').message, /1 finding: search: hidden-instructions/);

@@ -17,23 +17,30 @@ function finding(raw: unknown): ToolFinding | undefined {
   if (raw === null || typeof raw !== 'object') return undefined;
   const r = raw as Record<string, unknown>;
   const tool = str(r.tool, 256) ?? str(r.name, 256) ?? '';
-  const code = str(r.code, 128) ?? str(r.kind, 128) ?? str(r.rule, 128) ?? str(r.type, 128) ?? 'finding';
-  const message = str(r.message, 1024) ?? str(r.detail, 1024) ?? '';
+  const code = str(r.rule, 128) ?? str(r.code, 128) ?? str(r.kind, 128) ?? 'finding';
+  const where = str(r.field, 200);
+  const message = `${str(r.message, 900) ?? ''}${where ? ` (${where})` : ''}`;
   return { tool, code, message };
 }
 
-/** Parses an /admin/audit document; undefined when it is not one. */
+const record = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+
+/**
+ * Parses an /admin/audit document — the runtime's report
+ * (`{listing: {digest, tools, bytes, estimatedTokens}, findings: [...]}`) —
+ * into status.tools; undefined when it is not one.
+ */
 export function parseAudit(doc: unknown): ToolsStatus | undefined {
-  if (doc === null || typeof doc !== 'object') return undefined;
-  const d = doc as Record<string, unknown>;
-  const tools = d.tools !== null && typeof d.tools === 'object' && !Array.isArray(d.tools) ? (d.tools as Record<string, unknown>) : d;
-  const toolCount = count(tools.count) ?? count(tools.toolCount) ?? (Array.isArray(tools.tools) ? tools.tools.length : undefined);
-  const digest = str(tools.digest, 128);
+  const d = record(doc);
+  if (!d) return undefined;
+  const listing = record(d.listing) ?? record(d.tools) ?? d;
+  const toolCount = count(listing.tools) ?? count(listing.count) ?? count(listing.toolCount);
+  const digest = str(listing.digest, 128);
   if (toolCount === undefined || digest === undefined) return undefined;
-  const rawFindings = Array.isArray(tools.findings) ? tools.findings : Array.isArray(d.findings) ? d.findings : [];
+  const rawFindings = Array.isArray(d.findings) ? d.findings : Array.isArray(listing.findings) ? listing.findings : [];
   const findings = rawFindings.map(finding).filter((f): f is ToolFinding => f !== undefined);
-  const listingBytes = count(tools.listingBytes);
-  const listingTokens = count(tools.listingTokens);
+  const listingBytes = count(listing.bytes) ?? count(listing.listingBytes);
+  const listingTokens = count(listing.estimatedTokens) ?? count(listing.listingTokens);
   return {
     count: toolCount,
     digest,
@@ -49,8 +56,8 @@ export function auditUrl(template: string, namespace: string, name: string): str
   return template.replaceAll('{name}', name).replaceAll('{namespace}', namespace);
 }
 
-/** GETs the audit document; any failure becomes `unavailable` with the reason. */
-export function fetchAudit(url: string, timeoutMs: number): Promise<AuditObservation> {
+/** GETs the audit document (with the internal token); any failure becomes `unavailable` with the reason. */
+export function fetchAudit(url: string, timeoutMs: number, token?: string): Promise<AuditObservation> {
   return new Promise((resolve) => {
     const done = (o: AuditObservation): void => resolve(o);
     let u: URL;
@@ -60,7 +67,7 @@ export function fetchAudit(url: string, timeoutMs: number): Promise<AuditObserva
       done({ kind: 'unavailable', message: `bad audit URL ${url}` });
       return;
     }
-    const req = request(u, { method: 'GET', timeout: timeoutMs, headers: { accept: 'application/json' } }, (res) => {
+    const req = request(u, { method: 'GET', timeout: timeoutMs, headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (c: Buffer) => {

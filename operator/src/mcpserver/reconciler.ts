@@ -43,7 +43,7 @@ export interface ReconcilerDeps {
   /** The operator's Redis (ACL users, cleanup); absent when none is configured. */
   redis?: { admin: TenantRedis; adminUrl: string } | undefined;
   /** Reads a runtime's tool audit (replaceable in tests). */
-  readAudit?: (url: string, timeoutMs: number) => Promise<AuditObservation>;
+  readAudit?: (url: string, timeoutMs: number, token: string) => Promise<AuditObservation>;
   now?: () => Date;
 }
 
@@ -212,7 +212,7 @@ export class McpServerReconciler {
         const refreshMs = auditCfg.refreshSeconds * 1000;
         const due = !last || last.configHash !== desired.configHash || Date.now() - last.at >= (last.ok ? refreshMs : Math.min(refreshMs, 60_000));
         if (due) {
-          audit = await (this.deps.readAudit ?? fetchAudit)(auditUrl(auditCfg.urlTemplate, namespace, name), auditCfg.timeoutMs);
+          audit = await (this.deps.readAudit ?? fetchAudit)(auditUrl(auditCfg.urlTemplate, namespace, name), auditCfg.timeoutMs, internalToken);
           this.audits.set(key, { configHash: desired.configHash, at: Date.now(), ok: audit.kind === 'ok' });
           if (audit.kind === 'unavailable') log.debug({ reason: audit.message }, 'Could not read the tool audit');
         }
