@@ -13,11 +13,14 @@ export interface OperatorMetrics {
   informerRestarts: Counter<'resource' | 'cause'>;
   leader: Gauge;
   mcpServers: Gauge<'ready'>;
+  /** Sets what the McpServer gauge reports at each scrape: count per Ready status. */
+  countMcpServers(fn: () => Record<string, number>): void;
 }
 
 /** A fresh registry (one per operator instance, so tests can run several). */
 export function createMetrics(defaults = true): OperatorMetrics {
   const registry = new Registry();
+  let counter: () => Record<string, number> = () => ({});
   if (defaults) collectDefaultMetrics({ register: registry, prefix: 'berth_operator_' });
   const registers = [registry];
   return {
@@ -37,6 +40,18 @@ export function createMetrics(defaults = true): OperatorMetrics {
     kubeWrites: new Counter({ name: 'berth_operator_kube_writes_total', help: 'Kubernetes API writes by verb and resource.', labelNames: ['verb', 'resource'], registers }),
     informerRestarts: new Counter({ name: 'berth_operator_informer_restarts_total', help: 'Watch restarts by resource and cause (error, stale, gone, resync).', labelNames: ['resource', 'cause'], registers }),
     leader: new Gauge({ name: 'berth_operator_leader', help: '1 while this process is the leader.', registers }),
-    mcpServers: new Gauge({ name: 'berth_operator_mcpservers', help: 'McpServers by Ready condition status.', labelNames: ['ready'], registers }),
+    mcpServers: new Gauge({
+      name: 'berth_operator_mcpservers',
+      help: 'McpServers in the cache by Ready condition status (True, False, Unknown).',
+      labelNames: ['ready'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [ready, n] of Object.entries(counter())) this.set({ ready }, n);
+      },
+    }),
+    countMcpServers(fn) {
+      counter = fn;
+    },
   };
 }

@@ -96,6 +96,10 @@ test('only the leader reconciles; the standby keeps warm caches', async () => {
   assert.equal(await metric(b, 'berth_operator_reconcile_total'), 0, 'the standby did not reconcile');
   assert.equal(await metric(a, 'berth_operator_leader'), 1);
   assert.equal(await metric(b, 'berth_operator_leader'), 0);
+  const text = await (await fetch(`http://127.0.0.1:${await a.port}/metrics`)).text();
+  assert.match(text, /berth_operator_mcpservers\{ready="True"\} 2/);
+  assert.match(text, /berth_operator_reconcile_duration_seconds_bucket/);
+  assert.match(text, /berth_operator_workqueue_depth \d/);
   assert.equal(logged(b, 'Became the leader'), undefined);
 });
 

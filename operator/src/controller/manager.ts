@@ -100,6 +100,14 @@ export class Manager {
       readAudit: opts.readAudit,
     });
     opts.redis?.admin.onReconnect(() => this.enqueueAll());
+    metrics.countMcpServers(() => {
+      const counts: Record<string, number> = { True: 0, False: 0, Unknown: 0 };
+      for (const m of mcps.list()) {
+        const ready = (m as McpServerObject & KubeObject).status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'Unknown';
+        counts[ready] = (counts[ready] ?? 0) + 1;
+      }
+      return counts;
+    });
   }
 
   private enqueue(key: string): void {

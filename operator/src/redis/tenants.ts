@@ -55,6 +55,9 @@ export function newPassword(): string {
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
+/** Redis prints a user's command rules in hash order, which differs between nodes and users: compare as sets. */
+const sameRules = (a: string, b: string): boolean => a.split(' ').sort().join(' ') === b.split(' ').sort().join(' ');
+
 interface AclUser {
   flags: string[];
   passwords: string[];
@@ -124,9 +127,25 @@ export function connectTenantRedis(adminUrl: string, aclCommands: string, log: L
     up = false;
   });
 
-  /** After the first connection, fail fast while Redis is away instead of holding a worker through reconnects. */
-  const available = (): void => {
-    if (everUp && !up) throw new Error('the Redis admin connection is down');
+  /**
+   * Resolves once connected (a Cluster must know its nodes before ACLs can be
+   * set on each). After the first connection, fails fast while Redis is away
+   * instead of holding a worker through reconnects.
+   */
+  const available = async (): Promise<void> => {
+    if (up) return;
+    if (everUp) throw new Error('the Redis admin connection is down');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        reject(new Error('could not connect to Redis within 10 s'));
+      }, 10_000);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      client.once('ready', onReady);
+    });
   };
   const nodes = (): Array<Redis | Cluster> => (client instanceof Cluster ? client.nodes('all') : [client]);
   let normalizedCommands: Promise<string> | undefined;
@@ -145,7 +164,7 @@ export function connectTenantRedis(adminUrl: string, aclCommands: string, log: L
 
   return {
     async ensureUser(namespace, name, password) {
-      available();
+      await available();
       const user = redisUserName(namespace, name);
       const prefix = redisKeyPrefix(namespace, name);
       const want = { password: sha256(password), keys: `~${prefix}*`, channels: `&${prefix}*`, commands: await expectedCommands() };
@@ -159,7 +178,7 @@ export function connectTenantRedis(adminUrl: string, aclCommands: string, log: L
           have.passwords[0] === want.password &&
           have.keys === want.keys &&
           have.channels === want.channels &&
-          have.commands === want.commands;
+          sameRules(have.commands, want.commands);
         if (same) continue;
         await node.call('ACL', 'SETUSER', user, 'reset', 'on', `#${want.password}`, want.keys, want.channels, ...aclCommands.split(/\s+/).filter(Boolean));
         changed = true;
@@ -169,7 +188,7 @@ export function connectTenantRedis(adminUrl: string, aclCommands: string, log: L
     },
 
     async deleteTenant(namespace, name) {
-      available();
+      await available();
       const prefix = redisKeyPrefix(namespace, name);
       // Glob-escape the prefix (namespaces and names are DNS labels, but be exact anyway).
       const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
