@@ -15,7 +15,7 @@
  * storage lives in `$BERTH_CACHE_DIR/containers/` so layers survive runs.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { cacheDir, e2eDir } from '../cluster/config.ts';
@@ -241,13 +241,14 @@ async function pauseImage(bins: NodeBinaries): Promise<BuiltImage> {
 
 async function busyboxImage(): Promise<BuiltImage> {
   const busybox = '/bin/busybox';
-  const key = hashOf(readFileSync(busybox), readFileSync(join(imagesDir, 'busybox', 'Containerfile')));
+  const key = hashOf('busybox-rootfs-2', readFileSync(busybox), readFileSync(join(imagesDir, 'busybox', 'Containerfile')));
   const archive = join(imagesCacheDir(), `busybox-${key}.oci.tar`);
   if (existsSync(archive)) return { name: 'busybox', ref: TAGS.busybox, archive, archiveBytes: statSync(archive).size, seconds: 0, cached: true };
   const work = join(imagesCacheDir(), `busybox-${key}.work-${process.pid}`);
   const rootfs = join(work, 'rootfs');
   rmSync(work, { recursive: true, force: true });
   for (const d of ['bin', 'etc', 'tmp']) mkdirSync(join(rootfs, d), { recursive: true });
+  chmodSync(join(rootfs, 'tmp'), 0o1777);
   copyFileSync(busybox, join(rootfs, 'bin', 'busybox'));
   const list = await run(busybox, ['--list']);
   for (const applet of list.stdout.split('\n').map((s) => s.trim()).filter((s) => s && s !== 'busybox')) {

@@ -4,6 +4,7 @@
  * reachable from this host (ClusterIPs through kube-proxy's rules).
  */
 import { readFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { e2eDir } from '../cluster/config.ts';
 import { ClusterError } from '../cluster/errors.ts';
@@ -72,11 +73,31 @@ export async function ensureBerthChart(cluster: TestCluster): Promise<{ installS
   return { installSeconds: (Date.now() - started) / 1000, reused: false };
 }
 
-/** `http://<ClusterIP>:<port><path>` of a Service: reachable from this host through kube-proxy's rules. */
+/**
+ * `http://<ClusterIP>:<port><path>` of a Service: reachable from this host
+ * through kube-proxy's rules. Waits until a connection succeeds (kube-proxy
+ * programs a Service's rules a moment after its endpoints turn ready).
+ */
 export async function serviceUrl(cluster: TestCluster, namespace: string, name: string, path = '/mcp'): Promise<string> {
   const out = await cluster.kubectl(['-n', namespace, 'get', 'service', name, '-o', 'jsonpath={.spec.clusterIP} {.spec.ports[0].port}']);
   const [ip, port] = out.trim().split(' ');
+  await waitFor(`a connection to ${namespace}/${name} at ${ip}:${port}`, () => canConnect(ip ?? '', Number(port)), { namespace, timeoutMs: 60_000 });
   return `http://${ip}:${port}${path}`;
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const socket = createConnection({ host, port, timeout: 2000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolvePromise(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolvePromise(false);
+    });
+    socket.once('error', () => resolvePromise(false));
+  });
 }
 
 /** The ready addresses in a Service's EndpointSlices. */
