@@ -5,6 +5,7 @@ import { operatorConfig, type OperatorConfigInput } from '../src/config.ts';
 import type { KubeObject } from '../src/kube/types.ts';
 import { renderDesired, terminationGracePeriod, type DesiredState } from '../src/mcpserver/desired.ts';
 import { ANNOTATION_APPLIED_HASH, ANNOTATION_CONFIG_HASH, type McpServerObject } from '../src/mcpserver/names.ts';
+import { references } from '../src/mcpserver/references.ts';
 import { parseSpec } from '../src/mcpserver/spec.ts';
 import { mcpServer, moduleConfigMapSpec, modulePathSpec, moduleSpec, remoteSpec, stdioSpec } from './helpers/fixtures.ts';
 
@@ -287,4 +288,14 @@ test('parseSpec names the bad field', () => {
   const r = parseSpec({ source: {}, auth: { none: {} } });
   assert.equal(r.ok, false);
   assert.ok(!r.ok && r.issues.some((i) => i.startsWith('spec.source: exactly one of module, stdio, remote')));
+});
+
+test('references name the field that makes them', () => {
+  const parsed = parseSpec(stdioSpec);
+  assert.ok(parsed.ok);
+  assert.deepEqual(references(parsed.spec), [
+    { kind: 'Secret', name: 'memory-token', optional: false, field: 'spec.source.stdio.env[0].valueFrom.secretKeyRef' },
+    { kind: 'ConfigMap', name: 'memory-settings', optional: true, field: 'spec.source.stdio.env[1].valueFrom.configMapKeyRef' },
+    { kind: 'Secret', name: 'memory-keys', optional: false, field: 'spec.auth.apiKeys.secretRef' },
+  ]);
 });

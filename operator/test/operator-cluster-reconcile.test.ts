@@ -296,3 +296,19 @@ test('a refused pod template and a name clash are reported, not applied', async 
   const events = await cluster.kubectl(['-n', ns, 'get', 'events', '--field-selector', 'involvedObject.name=clash,reason=ChildConflict']);
   assert.match(events, /ChildConflict/);
 });
+
+test('a missing Secret or ConfigMap is named in the status until it appears', async () => {
+  // Scaled to zero, so the server is not Ready and the operator looks for the cause (kwok pods never miss a volume).
+  await kubectlApply(cluster, mcpManifest(ns, 'needy', { ...moduleConfigMapSpec, source: { module: { configMapRef: { name: 'needy-code', key: 'server.mjs' } } }, replicas: 0, auth: { apiKeys: { secretRef: { name: 'needy-keys' } } } }));
+  const needy = await waitForCondition(cluster, ns, 'needy', 'Degraded');
+  const degraded = needy.status.conditions.find((c: any) => c.type === 'Degraded');
+  assert.equal(degraded.reason, 'MissingReference');
+  assert.match(degraded.message, new RegExp(`ConfigMap ${ns}/needy-code \\(spec\\.source\\.module\\.configMapRef\\) does not exist`));
+  assert.match(degraded.message, new RegExp(`Secret ${ns}/needy-keys \\(spec\\.auth\\.apiKeys\\.secretRef\\) does not exist`));
+  await kubectlApply(cluster, [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'needy-code', namespace: ns }, data: { 'server.mjs': 'export default () => null;' } },
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'needy-keys', namespace: ns }, stringData: { alice: 'k'.repeat(20) } },
+  ]);
+  const fixed = await waitForCondition(cluster, ns, 'needy', 'Degraded', 'False', 45_000);
+  assert.equal(fixed.status.conditions.find((c: any) => c.type === 'Ready').reason, 'ScaledToZero');
+});

@@ -69,6 +69,19 @@ export async function getObject<T extends KubeObject>(client: KubeClient, ref: {
   }
 }
 
+/** Whether an object exists, reading only its metadata (a Secret's data is never fetched). */
+export async function objectExists(client: KubeClient, ref: { apiVersion: string; kind: string; namespace?: string; name: string }): Promise<boolean> {
+  try {
+    await client.request('GET', resourcePath({ apiVersion: ref.apiVersion, plural: pluralOf(ref.kind), namespace: ref.namespace, name: ref.name }), {
+      accept: 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1',
+    });
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return false;
+    throw err;
+  }
+}
+
 /** Deletes one object if it still has `uid` (a precondition, so a newer namesake survives). */
 export async function deleteObject(client: KubeClient, obj: KubeObject): Promise<void> {
   try {

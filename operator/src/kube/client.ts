@@ -23,6 +23,8 @@ export class ApiError extends Error {
 }
 
 export interface KubeRequest {
+  /** Accept header (default application/json). */
+  accept?: string;
   query?: Record<string, string | number | boolean | undefined> | undefined;
   body?: unknown;
   contentType?: string;
@@ -109,7 +111,7 @@ export class KubeClient {
 
   private send(method: string, path: string, req: KubeRequest): Promise<IncomingMessage> {
     const payload = req.body === undefined ? undefined : typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = req.accept ? { accept: req.accept } : {};
     if (payload !== undefined) {
       headers['content-type'] = req.contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));

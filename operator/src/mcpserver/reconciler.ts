@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { API_VERSION, FINALIZER, KIND } from '../api/v1alpha1/names.ts';
 import type { McpServerStatus } from '../api/v1alpha1/status.ts';
 import type { OperatorConfig } from '../config.ts';
-import { applyObject, deleteObject, getObject, isSubset, mergePatchObject } from '../kube/apply.ts';
+import { applyObject, deleteObject, getObject, isSubset, mergePatchObject, objectExists } from '../kube/apply.ts';
 import { ApiError, type KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Deployment, KubeObject, Pod } from '../kube/types.ts';
@@ -25,6 +25,7 @@ import {
   redisUserName,
   type McpServerObject,
 } from './names.ts';
+import { references } from './references.ts';
 import { parseSpec } from './spec.ts';
 import { computeStatus, transitionEvents, type AuditObservation, type ReconcileProblem } from './status.ts';
 
@@ -203,10 +204,18 @@ export class McpServerReconciler {
     let audit: AuditObservation | undefined;
     let requeueAfterMs: number | undefined;
     const base = { spec, deployment, pods, configHash: desired.configHash, problems };
+    const probe = computeStatus({ mcp, ...base, now: this.now() });
+    const ready = probe.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    if (!ready && !problems.length) {
+      // Pods that can't start often lack a referenced Secret/ConfigMap (they are not watched): say which.
+      const missing = await this.missingReferences(spec, namespace).catch(() => []);
+      if (missing.length) {
+        problems.push({ reason: 'MissingReference', message: missing.join('; ') });
+        requeueAfterMs = 15_000;
+      }
+    }
     const auditCfg = this.deps.config.audit;
     if (auditCfg.enabled) {
-      const probe = computeStatus({ mcp, ...base, now: this.now() });
-      const ready = probe.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
       if (ready) {
         const last = this.audits.get(key);
         const refreshMs = auditCfg.refreshSeconds * 1000;
@@ -224,6 +233,19 @@ export class McpServerReconciler {
     if (retry) throw retry;
     if (problems.some((p) => p.reason === 'RedisUnavailable')) throw new RetryableError(problems.find((p) => p.reason === 'RedisUnavailable')!.message);
     return { writes, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+  }
+
+  /** "<Kind> <name> (<field>) does not exist" for each required reference that is absent. */
+  private async missingReferences(spec: Parameters<typeof references>[0], namespace: string): Promise<string[]> {
+    const out: string[] = [];
+    const seen = new Map<string, boolean>();
+    for (const ref of references(spec)) {
+      if (ref.optional) continue;
+      const key = `${ref.kind}/${ref.name}`;
+      if (!seen.has(key)) seen.set(key, await objectExists(this.deps.client, { apiVersion: 'v1', kind: ref.kind, namespace, name: ref.name }));
+      if (!seen.get(key)) out.push(`${ref.kind} ${namespace}/${ref.name} (${ref.field}) does not exist`);
+    }
+    return out;
   }
 
   /** Computes the status and writes it when it differs from what is stored; returns writes made. */

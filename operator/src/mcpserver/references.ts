@@ -36,3 +36,33 @@ export function referencedConfigMaps(spec: McpServerSpec): References {
 export function sourcePackage(spec: McpServerSpec): string | undefined {
   return spec.source.module?.package ?? spec.source.stdio?.package;
 }
+
+/** One reference of the spec to a Secret or ConfigMap, with the field that makes it. */
+export interface Reference {
+  kind: 'Secret' | 'ConfigMap';
+  name: string;
+  optional: boolean;
+  field: string;
+}
+
+/** Every Secret/ConfigMap reference of the spec, naming its field (for "does not exist" messages). */
+export function references(spec: McpServerSpec): Reference[] {
+  const out: Reference[] = [];
+  const values = (list: ReadonlyArray<{ valueFrom?: { secretKeyRef?: { name: string; optional?: boolean }; configMapKeyRef?: { name: string; optional?: boolean } } }>, field: string): void => {
+    list.forEach((v, i) => {
+      const s = v.valueFrom?.secretKeyRef;
+      const c = v.valueFrom?.configMapKeyRef;
+      if (s) out.push({ kind: 'Secret', name: s.name, optional: s.optional === true, field: `${field}[${i}].valueFrom.secretKeyRef` });
+      if (c) out.push({ kind: 'ConfigMap', name: c.name, optional: c.optional === true, field: `${field}[${i}].valueFrom.configMapKeyRef` });
+    });
+  };
+  values(spec.source.stdio?.env ?? [], 'spec.source.stdio.env');
+  values(spec.source.remote?.headers ?? [], 'spec.source.remote.headers');
+  const cm = spec.source.module?.configMapRef;
+  if (cm) out.push({ kind: 'ConfigMap', name: cm.name, optional: cm.optional === true, field: 'spec.source.module.configMapRef' });
+  if (spec.auth.apiKeys) out.push({ kind: 'Secret', name: spec.auth.apiKeys.secretRef.name, optional: false, field: 'spec.auth.apiKeys.secretRef' });
+  const intro = spec.auth.oauth?.introspection?.clientSecretRef?.name;
+  if (intro) out.push({ kind: 'Secret', name: intro, optional: false, field: 'spec.auth.oauth.introspection.clientSecretRef' });
+  if (spec.redis?.secretRef.name) out.push({ kind: 'Secret', name: spec.redis.secretRef.name, optional: false, field: 'spec.redis.secretRef' });
+  return out;
+}

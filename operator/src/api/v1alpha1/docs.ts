@@ -88,7 +88,7 @@ export function crdReferenceMarkdown(): string {
     '| `Ready` | The current spec runs on every desired replica and each is ready. | `Ready`, `RollingOut`, `Unavailable`, `ScaledToZero`, `Degraded`, `InvalidSpec` |',
     '| `Available` | At least the minimum replicas serve requests. | `MinimumReplicasAvailable`, `MinimumReplicasUnavailable`, `ScaledToZero` |',
     '| `Progressing` | A rollout is in progress. | `RollingOut`, `RolloutComplete`, `ProgressDeadlineExceeded` |',
-    '| `Degraded` | Something needs attention: pods failing, apply errors, invalid spec. | `ImagePullBackOff`, `CrashLoopBackOff`, `Unschedulable`, `ApplyFailed`, `RedisUnavailable`, `InvalidSpec`, `AsExpected` |',
+    '| `Degraded` | Something needs attention: pods failing, apply errors, invalid spec. | `ImagePullBackOff`, `CrashLoopBackOff`, `Unschedulable`, `OOMKilled`, `MissingReference`, `ChildConflict`, `ApplyFailed`, `RedisUnavailable`, `InvalidSpec`, `ProgressDeadlineExceeded`, `AsExpected` |',
     '| `Authenticated` | Requests must authenticate (OAuth or API keys). | `OAuth`, `ApiKeys`, `AuthDisabled` |',
     '| `ToolsAudited` | The tool audit found nothing. | `NoFindings`, `FindingsPresent`, `AuditUnavailable` |',
     '',
