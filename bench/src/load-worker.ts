@@ -26,6 +26,8 @@ export interface LoadResult {
   p95: number;
   p99: number;
   max: number;
+  /** Filled in by the harness: server CPU microseconds per successful call. */
+  serverCpuMicrosPerCall?: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;

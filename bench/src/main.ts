@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineFacts } from './machine.ts';
 import { ladder, type Rung } from './rungs.ts';
-import { freePort, rssBytes, runToEnd, type Started } from './proc.ts';
+import { cpuMicros, freePort, rssBytes, runToEnd, type Started } from './proc.ts';
 import type { LoadResult, LoadSpec } from './load-worker.ts';
 import { renderMarkdown, renderSvg, type RungResult } from './report.ts';
 
@@ -55,7 +55,10 @@ async function measure(rung: Rung): Promise<RungResult> {
     let peak = 0;
     for (const c of concurrencies) {
       progress(`${rung.id}: closed loop, ${c} connection(s), ${seconds} s`);
+      const cpu0 = cpuMicros(server.child.pid!);
       const r = await load({ url, headers: wire.headers, body: wire.body, connections: c, durationSeconds: seconds, expect: wire.expect });
+      // Server CPU per call: robust to a busy machine, unlike calls/s.
+      r.serverCpuMicrosPerCall = r.total ? (cpuMicros(server.child.pid!) - cpu0) / r.total : NaN;
       result.throughput[c] = r;
       peak = Math.max(peak, r.requestsPerSecond);
     }

@@ -105,3 +105,11 @@ export function treeRss(pid: number): number {
   }
   return total;
 }
+
+/** CPU time (user + system) a process has used, in microseconds (Linux). */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+  return (ticks / 100) * 1e6; // USER_HZ is 100 on Linux
+}

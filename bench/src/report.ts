@@ -23,6 +23,18 @@ export interface Report {
 }
 
 const peak = (r: RungResult): number => Math.max(0, ...Object.values(r.throughput).map((t) => t.requestsPerSecond));
+/** Lowest server CPU per call across the closed-loop runs (µs). */
+export const cpuPerCall = (r: RungResult): number => Math.min(...Object.values(r.throughput).map((t) => t.serverCpuMicrosPerCall ?? Infinity));
+
+/** Server-CPU-per-call ratio (reference over rung): how many times cheaper a call is. */
+export function cpuRatio(results: RungResult[], id: string, ref: string): number | undefined {
+  const a = results.find((r) => r.id === id);
+  const b = results.find((r) => r.id === ref);
+  if (!a || !b || a.error || b.error) return undefined;
+  const x = cpuPerCall(a);
+  const y = cpuPerCall(b);
+  return Number.isFinite(x) && Number.isFinite(y) && x > 0 ? y / x : undefined;
+}
 const fmt = (n: number | undefined, d = 0): string => (n === undefined || Number.isNaN(n) ? '–' : n.toFixed(d));
 
 /** Peak throughput ratio of a rung to a reference rung. */
@@ -43,8 +55,8 @@ export function renderMarkdown(report: Report): string {
     `${report.generatedAt} · ${m.cpuModel} · ${m.cores} cores · ${m.memoryGiB} GiB · Node ${m.node} · ${m.os}`,
     `Server pinned to core 0, load generator to core 1; ${report.durationSeconds} s per run${report.quick ? ' (quick mode: smoke run, not for numbers)' : ''}.`,
     '',
-    `| rung | ${cs.map((c) => `calls/s @${c}`).join(' | ')} | open-loop rate | p50 ms | p95 ms | p99 ms | RSS MB | ×SDK | ×fastify |`,
-    `|---|${cs.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|`,
+    `| rung | ${cs.map((c) => `calls/s @${c}`).join(' | ')} | open-loop rate | p50 ms | p95 ms | p99 ms | RSS MB | CPU µs/call | ×SDK | ×SDK (CPU) | ×fastify |`,
+    `|---|${cs.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
   ];
   for (const r of report.results) {
     if (r.error) {
@@ -54,7 +66,7 @@ export function renderMarkdown(report: Report): string {
     const ref = r.era === 'legacy' ? 'sdk-sessionful' : 'sdk-modern';
     const o = r.openLoop;
     lines.push(
-      `| ${r.label} | ${cs.map((c) => fmt(r.throughput[c]?.requestsPerSecond)).join(' | ')} | ${fmt(o?.rate)} | ${fmt(o?.p50, 2)} | ${fmt(o?.p95, 2)} | ${fmt(o?.p99, 2)} | ${fmt(r.rssBytes && r.rssBytes / 2 ** 20, 0)} | ${fmt(ratio(report.results, r.id, ref), 2)} | ${fmt(ratio(report.results, r.id, 'fastify'), 2)} |`,
+      `| ${r.label} | ${cs.map((c) => fmt(r.throughput[c]?.requestsPerSecond)).join(' | ')} | ${fmt(o?.rate)} | ${fmt(o?.p50, 2)} | ${fmt(o?.p95, 2)} | ${fmt(o?.p99, 2)} | ${fmt(r.rssBytes && r.rssBytes / 2 ** 20, 0)} | ${fmt(cpuPerCall(r), 0)} | ${fmt(ratio(report.results, r.id, ref), 2)} | ${fmt(cpuRatio(report.results, r.id, ref), 2)} | ${fmt(ratio(report.results, r.id, 'fastify'), 2)} |`,
     );
   }
   const extras = report.results.filter((r) => Object.keys(r.extra).length);
@@ -62,7 +74,7 @@ export function renderMarkdown(report: Report): string {
     lines.push('', '| rung | measurement | value |', '|---|---|---:|');
     for (const r of extras) for (const [k, v] of Object.entries(r.extra)) lines.push(`| ${r.label} | ${k} | ${v} |`);
   }
-  lines.push('', '×SDK: peak calls/s over the bare SDK v2 `createMcpHandler` (modern rungs) or the SDK sessionful transport (legacy rungs). ×fastify: over the fastify echo ceiling.', '');
+  lines.push('', '×SDK: peak calls/s over the bare SDK v2 `createMcpHandler` (modern rungs) or the SDK sessionful transport (legacy rungs). ×SDK (CPU): the same reference\'s server CPU per call over this rung\'s (how many times cheaper a call is; robust to other load on the machine). ×fastify: over the fastify echo ceiling.', '');
   return lines.join('\n');
 }
 
