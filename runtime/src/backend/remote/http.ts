@@ -60,7 +60,11 @@ async function* sseMessages(body: Dispatcher.ResponseData['body']): AsyncGenerat
     parser.push(decoder.decode(chunk as Uint8Array, { stream: true }));
     while (queue.length) {
       const e = queue.shift()!;
-      if (e.event !== 'message' || e.data === '') continue;
+      if (e.event !== 'message' || e.data === '') {
+        // A priming event (id, no data) still moves the resumption cursor.
+        if (e.id !== undefined) yield { message: undefined, eventId: e.id };
+        continue;
+      }
       let message: unknown;
       try {
         message = JSON.parse(e.data);
@@ -93,9 +97,12 @@ export class UpstreamHttp {
     return this.#send('POST', JSON.stringify(body), { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, signal, opts.longLived ? 0 : this.timeoutMs);
   }
 
-  /** Opens a GET (SSE) stream; no idle timeout once connected. */
-  get(headers: Record<string, string>, signal?: AbortSignal): Promise<UpstreamResponse> {
-    return this.#send('GET', undefined, { accept: 'text/event-stream', ...headers }, signal, 0);
+  /**
+   * Opens a GET (SSE) stream: the session's listening stream (no idle
+   * timeout) or a resumption of a response stream (`resumeIdleMs`).
+   */
+  get(headers: Record<string, string>, signal?: AbortSignal, opts: { resumeIdleMs?: number } = {}): Promise<UpstreamResponse> {
+    return this.#send('GET', undefined, { accept: 'text/event-stream', ...headers }, signal, opts.resumeIdleMs ?? 0, opts.resumeIdleMs);
   }
 
   /** DELETE (end an upstream session); failures are ignored. */
@@ -112,7 +119,7 @@ export class UpstreamHttp {
     await this.#agent.close().catch(() => undefined);
   }
 
-  async #send(method: 'POST' | 'GET' | 'DELETE', body: string | undefined, headers: Record<string, string>, signal: AbortSignal | undefined, bodyTimeout: number): Promise<UpstreamResponse> {
+  async #send(method: 'POST' | 'GET' | 'DELETE', body: string | undefined, headers: Record<string, string>, signal: AbortSignal | undefined, bodyTimeout: number, headersTimeout = this.timeoutMs): Promise<UpstreamResponse> {
     let res: Dispatcher.ResponseData;
     try {
       res = await request(this.url, {
@@ -122,7 +129,7 @@ export class UpstreamHttp {
         body,
         dispatcher: this.#agent,
         signal,
-        headersTimeout: this.timeoutMs,
+        headersTimeout,
         bodyTimeout,
       });
     } catch (err) {

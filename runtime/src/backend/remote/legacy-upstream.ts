@@ -217,16 +217,66 @@ export class LegacyUpstream implements LegacyPeer {
         throw new PeerFailure('protocol', 'the upstream server answered without a response to the request');
       }
       if (res.stream) {
-        for await (const m of res.stream) {
-          const reply = this.#route(m, hooks, id);
-          if (reply) return reply;
+        let lastEventId: string | undefined;
+        try {
+          for await (const m of res.stream) {
+            if (m.eventId !== undefined) lastEventId = m.eventId;
+            const reply = this.#route(m, hooks, id);
+            if (reply) return reply;
+          }
+        } catch (err) {
+          if (signal?.aborted || lastEventId === undefined) throw err;
         }
+        // The upstream closed the response stream early (draining, SSE polling, a dropped connection): resume it.
+        const resumed = lastEventId !== undefined && this.#sessionId ? await this.#resume(lastEventId, hooks, id, signal) : undefined;
+        if (resumed) return resumed;
         throw new PeerFailure('unavailable', 'the upstream server closed the stream before answering; the call may not have completed; retrying may help');
       }
       throw new PeerFailure('protocol', `the upstream server answered HTTP ${res.status} without a JSON-RPC response`);
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Resumes a response stream with Last-Event-ID. Some servers deliver only
+   * stored events on a resumed stream, so it reconnects (short idle
+   * timeouts) until the reply arrives or nothing new came for the request
+   * timeout. Returns the reply, or undefined.
+   */
+  async #resume(lastEventId: string, hooks: PeerExchangeHooks, id: number, signal?: AbortSignal): Promise<PeerReply | undefined> {
+    let cursor = lastEventId;
+    let lastProgress = Date.now();
+    const budget = this.#o.http.timeoutMs;
+    for (let attempt = 0; !signal?.aborted && Date.now() - lastProgress < budget; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)).unref());
+      let res: UpstreamResponse;
+      try {
+        this.#log.debug({ attempt, lastEventId: cursor }, 'Resuming an upstream response stream');
+        res = await this.#o.http.get({ ...this.#headers(), 'last-event-id': cursor }, signal, { resumeIdleMs: Math.min(budget, 2000) });
+      } catch (err) {
+        this.#log.debug({ err: (err as Error).message }, 'Resuming an upstream response stream failed');
+        continue;
+      }
+      if (!res.stream) {
+        if (res.status >= 400 && res.status < 500) return undefined;
+        continue;
+      }
+      try {
+        for await (const m of res.stream) {
+          if (m.eventId !== undefined && m.eventId !== cursor) {
+            cursor = m.eventId;
+            lastProgress = Date.now();
+          }
+          const reply = this.#route(m, hooks, id);
+          if (reply) return reply;
+        }
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        this.#log.debug({ err: (err as Error).message }, 'A resumed upstream stream broke');
+      }
+    }
+    return undefined;
   }
 
   /** Routes one message of a POST stream; returns the reply when it is the response. */
@@ -282,6 +332,7 @@ export class LegacyUpstream implements LegacyPeer {
         const res = await this.#o.http.get(h, controller.signal);
         if (res.status === 405) return;
         if (sessionLost(res)) {
+          this.#log.info({ session: this.#sessionId }, 'The upstream forgot the session; it is re-established on the next request');
           this.#forget(this.#sessionId);
           return;
         }
