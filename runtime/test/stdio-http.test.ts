@@ -85,3 +85,41 @@ test('a legacy client subscribed to a resource hears its updates', async () => {
   await c.unsubscribeResource({ uri });
   await c.close();
 });
+
+test('perSession over HTTP: one child per session, initialized with its params, stopped when the session ends', async (t) => {
+  const { join } = await import('node:path');
+  const { FIXTURES } = await import('./fixtures/stdio/harness.ts');
+  const config = runtimeConfig(
+    { stdio: { command: [join(FIXTURES, 'fixture-server.mjs')], instances: { mode: 'perSession', min: 1, max: 4 } } },
+    { runtime: { listen: { host: '127.0.0.1', port: 0 } }, spec: { tools: { audit: { onFinding: 'warn' } } } },
+  );
+  const per = await startRuntime(config, { logger: captureLogger('warn').logger, handleSignals: false, handleProcessErrors: false });
+  t.after(() => per.stop('test done'));
+  const who = async (name: string) => {
+    const c = new Client({ name, version: '9.9.9' }, { capabilities: { elicitation: {} } });
+    const transport = new StreamableHTTPClientTransport(new URL(per.url));
+    await c.connect(transport);
+    const w = JSON.parse(text(await c.callTool({ name: 'whoami', arguments: {} }))) as { pid: number; initialize: { clientInfo: { name: string } } };
+    return { c, transport, w };
+  };
+  const a = await who('ide-a');
+  const b = await who('ide-b');
+  assert.notEqual(a.w.pid, b.w.pid);
+  assert.equal(a.w.initialize.clientInfo.name, 'ide-a');
+  assert.equal(b.w.initialize.clientInfo.name, 'ide-b');
+  await a.transport.terminateSession();
+  await a.c.close();
+  const end = Date.now() + 5000;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (alive(a.w.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(alive(a.w.pid), false, "the ended session's child is gone");
+  assert.equal(alive(b.w.pid), true, "the other session's child lives on");
+  await b.c.close();
+});
