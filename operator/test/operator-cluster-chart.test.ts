@@ -105,6 +105,24 @@ test('values.schema.json refuses bad values with a message naming them', async (
   await assert.rejects(cluster.helm(['template', 'berth', chart, '--set', 'watchNamespace=x']), /watchNamespace applies only with scope: namespace/);
 });
 
+test('the chart’s own pods (operator, bundled Redis, helm test) pass Pod Security "restricted"', async () => {
+  const restricted = await freshNamespace('chart-psa', { podSecurity: 'restricted' });
+  namespaces.push(restricted);
+  const docs = await render(['--set', 'redis.bundled.enabled=true']);
+  const pods = [
+    ...docs.filter((d) => d.kind === 'Deployment').map((d) => ({ name: d.metadata.name, spec: d.spec.template.spec })),
+    ...docs.filter((d) => d.kind === 'Pod').map((d) => ({ name: d.metadata.name, spec: d.spec })),
+  ];
+  assert.equal(pods.length, 3);
+  for (const p of pods) {
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: restricted }, spec: { ...p.spec, serviceAccountName: 'default', volumes: (p.spec.volumes ?? []).filter((v: any) => v.emptyDir) } };
+    pod.spec.containers = pod.spec.containers.map((c: any) => ({ ...c, volumeMounts: (c.volumeMounts ?? []).filter((m: any) => pod.spec.volumes.some((v: any) => v.name === m.name)), env: (c.env ?? []).filter((e: any) => !e.valueFrom?.secretKeyRef) }));
+    const r = await cluster.kubectlResult(['apply', '--dry-run=server', '-f', '-'], { input: JSON.stringify(pod) });
+    assert.equal(r.code, 0, `${p.name}: ${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /PodSecurity/, p.name);
+  }
+});
+
 /** A client authenticated as a ServiceAccount (a real token, so RBAC applies). */
 async function clientAs(namespace: string, serviceAccount: string): Promise<KubeClient> {
   const token = (await cluster.kubectl(['-n', namespace, 'create', 'token', serviceAccount, '--duration=1h'])).trim();
