@@ -204,3 +204,21 @@ test('a cancelled request is cancelled at the child and answered at once', async
   assert.match(textOf(res2), /cancelled: user/);
   await b.close(Date.now() + 2000);
 });
+
+test('lifecycle events are counted in berth_backend_events_total', async (t) => {
+  const { sharedMetrics } = await import('../src/observability/metrics.ts');
+  const count = async (event: string) => {
+    const m = await sharedMetrics.backendEvents.get();
+    return m.values.filter((v) => v.labels.backend === 'stdio' && v.labels.event === event).reduce((n, v) => n + v.value, 0);
+  };
+  const before = { spawn: await count('spawn'), crash: await count('crash'), stop: await count('stop') };
+  const b = createStdioBackend(runtimeConfig({ stdio: { command: [FIXTURE], instances: { mode: 'shared', min: 1, max: 1 } } }), captureLogger().logger, { backoffMs: 20 });
+  t.after(() => b.close(Date.now() + 2000));
+  await b.start();
+  await tool(b, legacyCtx(), 'crash', {});
+  await waitFor(() => b.health().ready, 5000);
+  await b.close(Date.now() + 2000);
+  assert.equal((await count('spawn')) - before.spawn, 2);
+  assert.equal((await count('crash')) - before.crash, 1);
+  assert.equal((await count('stop')) - before.stop, 1);
+});

@@ -22,6 +22,7 @@ import { LegacyFront, toResponse } from '../bridge/legacy-front.ts';
 import { PeerFailure, type PeerExchangeHooks, type PeerReply } from '../bridge/peer.ts';
 import { SubscriptionRefs } from '../bridge/subscriptions.ts';
 import { resolveValues } from '../stdio/values.ts';
+import { sharedMetrics } from '../../observability/metrics.ts';
 import { UpstreamHttp } from './http.ts';
 import { LegacyOverModern } from './legacy-over-modern.ts';
 import { LegacyUpstream } from './legacy-upstream.ts';
@@ -98,6 +99,7 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
     onUnsolicited: emit,
     onOutcome: (err) => observe(err),
     onSession: () => {
+      sharedMetrics.backendEvents.inc({ backend: 'remote', event: 'session_established' });
       for (const uri of subscriptions.uris()) legacy.call('resources/subscribe', { uri }, NO_HOOKS).catch(() => undefined);
     },
   });
@@ -123,6 +125,7 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
       return;
     }
     if (err instanceof PeerFailure && (err.kind === 'unavailable' || err.kind === 'timeout')) {
+      sharedMetrics.backendEvents.inc({ backend: 'remote', event: err.kind === 'timeout' ? 'upstream_timeout' : 'upstream_error' });
       if (health.ready) log.warn({ reason: err.message }, 'The upstream server is not reachable');
       health = { ready: false, reason: err.message };
       scheduleReprobe();

@@ -18,6 +18,7 @@ import { LegacyFront } from '../bridge/legacy-front.ts';
 import type { PeerExchangeHooks, PeerReply } from '../bridge/peer.ts';
 import { SubscriptionRefs } from '../bridge/subscriptions.ts';
 import { installPackage } from '../install-package.ts';
+import { sharedMetrics } from '../../observability/metrics.ts';
 import { StdioChild, type ChildSpawnSpec, type ExitInfo } from './child.ts';
 import { childPath, resolveCommand } from './command.ts';
 import { StdioPool } from './pool.ts';
@@ -72,9 +73,22 @@ export function createStdioBackend(config: RuntimeConfig, logger: Logger, option
     if (ev) changes.emit(ev);
     else log.debug({ child: child.id, method: n.method }, 'Dropped a notification no client request can be tied to');
   };
+  const events = sharedMetrics.backendEvents;
   const makeChild = (initialize: Record<string, unknown>, onExit: (c: StdioChild, i: ExitInfo) => void) => {
     if (!spawnSpec) throw new Error('the stdio backend was not started');
-    return new StdioChild({ id: ++serial, spawn: spawnSpec(), initialize, handshakeTimeoutMs, logger: log, onUnsolicited, onExit });
+    events.inc({ backend: 'stdio', event: 'spawn' });
+    return new StdioChild({
+      id: ++serial,
+      spawn: spawnSpec(),
+      initialize,
+      handshakeTimeoutMs,
+      logger: log,
+      onUnsolicited,
+      onExit: (c, info) => {
+        events.inc({ backend: 'stdio', event: info.expected ? 'stop' : info.wasReady ? 'crash' : 'handshake_failure' });
+        onExit(c, info);
+      },
+    });
   };
   const berthInitialize = (): Record<string, unknown> => ({
     protocolVersion: LATEST_LEGACY_PROTOCOL_VERSION,
