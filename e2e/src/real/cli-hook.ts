@@ -4,7 +4,10 @@
  * for or exists, so the simulated cluster's commands don't pay for it).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ClusterState } from '../cluster/control-plane.ts';
+import { ClusterError } from '../cluster/errors.ts';
+import { run } from '../cluster/proc.ts';
 import { NODE_IP, NODE_NAME, realPaths } from './config.ts';
 import { downReal, realStatus, upReal } from './node.ts';
 
@@ -18,8 +21,12 @@ export function prepareRealEnv(): void {
   if (missing.length > 0) process.env.BERTH_KUBE_APISERVER_ARGS = [cur, ...missing].filter(Boolean).join(' ');
 }
 
-/** Starts (or reuses) the real node; returns lines for the user. */
+/** Starts (or reuses) the real node, installing missing Debian packages first; returns lines for the user. */
 export async function realUp(state: ClusterState): Promise<string[]> {
+  const deps = await run('bash', [join(import.meta.dirname, 'ensure-real-deps.sh')], { timeoutMs: 15 * 60_000 });
+  if (deps.code !== 0) {
+    throw new ClusterError('E2E_COMMAND_FAILED', `ensure-real-deps.sh exited with ${deps.code}: ${(deps.stderr || deps.stdout).trim()}`, { component: 'real node' });
+  }
   const r = await upReal(state, { productImages: 'if-present' });
   const s = r.state;
   const lines = [
