@@ -136,3 +136,12 @@ test('end to end through the HTTP layer: the client token stops at Berth', async
     assert.ok(!JSON.stringify(r.headers).includes('client-secret-key-123'));
   }
 });
+
+test('a header Secret that is missing fails start() with a config error naming the field', async () => {
+  const b = createRemoteBackend(
+    runtimeConfig({ remote: { url: 'http://127.0.0.1:9/mcp', headers: [{ name: 'Authorization', valueFrom: { secretKeyRef: { name: 'absent', key: 'token' } } }] } }, { runtime: { secretsDir: '/nonexistent-berth' } }),
+    captureLogger().logger,
+  );
+  await assert.rejects(b.start(), (err: Error) => err.name === 'ConfigError' && /spec\.source\.remote\.headers\[0\] \(Authorization\): Secret "absent" key "token" is not available/.test(err.message));
+  await b.close(Date.now() + 500);
+});

@@ -12,7 +12,7 @@
  * upstream sees; the client's credentials never reach this code.
  */
 import type { Logger } from 'pino';
-import type { RuntimeConfig } from '../../config/runtime-config.ts';
+import { ConfigError, type RuntimeConfig } from '../../config/runtime-config.ts';
 import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../protocol/jsonrpc.ts';
 import type { Backend, BackendHealth, ClientContext, ExchangeSink, ServerChangeEvent } from '../types.ts';
 import { ChangeListeners, toChangeEvent } from '../bridge/change-events.ts';
@@ -221,7 +221,11 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
 
     async start() {
       // A missing required Secret is a configuration error: fail start().
-      resolveHeaders();
+      try {
+        resolveHeaders();
+      } catch (err) {
+        throw new ConfigError('spec', [(err as Error).message]);
+      }
       log.info({ url: src.url, timeoutSeconds: src.timeoutSeconds }, 'Starting the remote backend');
       await probeOnce();
       if (!health.ready) {

@@ -46,7 +46,7 @@ function isNodeScript(file: string): boolean {
  */
 export function resolveCommand(command: readonly string[], args: readonly string[], opts: { binDirs: readonly string[]; pathEnv: string; baseDir: string }): ResolvedCommand {
   const [name, ...lead] = command;
-  if (!name) throw new Error('source.stdio.command: must name an executable');
+  if (!name) throw new Error('spec.source.stdio.command: must name an executable');
   const rest = [...lead, ...args];
   if (name === 'node') return { file: process.execPath, args: rest, display: name };
   let file: string | undefined;
@@ -66,7 +66,7 @@ export function resolveCommand(command: readonly string[], args: readonly string
       }
     }
   }
-  if (!file) throw new Error(`source.stdio.command: "${name}" was not found (searched ${searched.join(', ') || 'nothing'})`);
+  if (!file) throw new Error(`spec.source.stdio.command: "${name}" was not found (searched ${searched.join(', ') || 'nothing'})`);
   const real = realpathSafe(file);
   if (isNodeScript(real)) return { file: process.execPath, args: [real, ...rest], display: name };
   return { file, args: rest, display: name };

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { RuntimeConfig } from '../../config/runtime-config.ts';
+import { ConfigError, type RuntimeConfig } from '../../config/runtime-config.ts';
 import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../protocol/jsonrpc.ts';
 import type { Backend, BackendHealth, ClientContext, ExchangeSink, InitializeParams, ServerChangeEvent } from '../types.ts';
 import { BERTH_CLIENT_CAPABILITIES, BERTH_CLIENT_INFO } from '../bridge/capabilities.ts';
@@ -151,9 +151,14 @@ export function createStdioBackend(config: RuntimeConfig, logger: Logger, option
       }
       const baseDir = resolve(rt.baseDir);
       const path = childPath(binDirs, process.env.PATH);
-      const cmd = resolveCommand(src.command, src.args, { binDirs, pathEnv: path, baseDir });
-      // Fails start() on a missing required Secret/ConfigMap key; re-read at every spawn so rotations apply.
-      resolveValues(src.env, rt, 'spec.source.stdio.env');
+      let cmd: ReturnType<typeof resolveCommand>;
+      try {
+        cmd = resolveCommand(src.command, src.args, { binDirs, pathEnv: path, baseDir });
+        // A missing required Secret/ConfigMap key fails start(); values are re-read at every spawn so rotations apply.
+        resolveValues(src.env, rt, 'spec.source.stdio.env');
+      } catch (err) {
+        throw new ConfigError('spec', [(err as Error).message]);
+      }
       const cwd = existsSync(baseDir) ? baseDir : process.cwd();
       spawnSpec = () => ({
         file: cmd.file,
