@@ -123,6 +123,8 @@ export class StdioChild implements LegacyPeer {
       proc = spawn(file, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true, windowsHide: true });
     } catch (err) {
       this.#markFailed(`cannot start the server process: ${(err as Error).message}`);
+      // No process, so no exit event: report the end ourselves so the owner forgets this child.
+      queueMicrotask(() => this.#onProcessGone(null, null));
       throw new PeerFailure('unavailable', this.#failReason!);
     }
     this.#proc = proc;
