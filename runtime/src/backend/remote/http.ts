@@ -115,8 +115,11 @@ export class UpstreamHttp {
     }
   }
 
-  async close(): Promise<void> {
-    await this.#agent.close().catch(() => undefined);
+  /** Closes the keep-alive connections; requests still open at `deadline` are cut. */
+  async close(deadline = Date.now() + 1000): Promise<void> {
+    const timer = new Promise<'late'>((r) => setTimeout(() => r('late'), Math.max(0, deadline - Date.now())).unref());
+    const closed = this.#agent.close().then(() => 'closed' as const, () => 'closed' as const);
+    if ((await Promise.race([closed, timer])) === 'late') await this.#agent.destroy().catch(() => undefined);
   }
 
   async #send(method: 'POST' | 'GET' | 'DELETE', body: string | undefined, headers: Record<string, string>, signal: AbortSignal | undefined, bodyTimeout: number, headersTimeout = this.timeoutMs): Promise<UpstreamResponse> {

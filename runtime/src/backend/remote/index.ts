@@ -274,7 +274,7 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
       parking.clear('the server is shutting down');
       modern.close();
       await Promise.race([legacy.close(), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now() - 50)).unref())]);
-      await http.close();
+      await http.close(deadline);
       log.info('Stopped the remote backend');
     },
   };
