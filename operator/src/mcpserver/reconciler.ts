@@ -145,22 +145,23 @@ export class McpServerReconciler {
 
     let deployment = this.deps.cache.get<Deployment>('Deployment', namespace, names.deployment);
     let retry: Error | undefined;
-    for (const obj of desired.objects) {
-      const cached = this.deps.cache.get(obj.kind, namespace, obj.metadata.name);
-      let live: KubeObject | undefined = cached;
+    /** Brings one child to its desired state (or records why not). */
+    const ensure = async (obj: KubeObject): Promise<void> => {
+      let live: KubeObject | undefined = this.deps.cache.get(obj.kind, namespace, obj.metadata.name);
       try {
+        // Not in the label-filtered cache: it may still exist without our label, and must not be adopted.
         live ??= await getObject(this.deps.client, { apiVersion: obj.apiVersion, kind: obj.kind, namespace, name: obj.metadata.name });
       } catch (err) {
         retry ??= err as Error;
-        continue;
+        return;
       }
       if (live && !controlledBy(live, mcp.metadata.uid)) {
         problems.push({ reason: 'ChildConflict', message: `${obj.kind} ${namespace}/${obj.metadata.name} exists and is not controlled by this McpServer; rename or delete it.` });
-        continue;
+        return;
       }
       if (live && isSubset(obj, live)) {
         if (obj.kind === 'Deployment') deployment = live as Deployment;
-        continue;
+        return;
       }
       try {
         let applied: KubeObject;
@@ -181,6 +182,13 @@ export class McpServerReconciler {
         if (isClientError(err)) problems.push({ reason: 'ApplyFailed', message: `${obj.kind} ${obj.metadata.name}: ${err.message}` });
         else retry ??= err as Error;
       }
+    };
+    // Everything the pods mount or use first (in parallel), then the Deployment.
+    await Promise.all(desired.objects.filter((o) => o.kind !== 'Deployment').map(ensure));
+    const conflicted = problems.some((p) => p.reason === 'ChildConflict' || p.reason === 'ApplyFailed');
+    for (const obj of desired.objects.filter((o) => o.kind === 'Deployment')) {
+      if (conflicted && !this.deps.cache.get('Deployment', namespace, obj.metadata.name)) continue; // don't start pods without their config
+      await ensure(obj);
     }
 
     // Prune children that are no longer desired (e.g. the PDB after scaling to one replica).
