@@ -124,6 +124,9 @@ async function callExample(ctx: SuiteContext, ex: Example): Promise<string> {
         if (names.includes('echo')) {
           assert.equal(resultText(await client.callTool({ name: 'echo', arguments: { message: `e2e ${modern}` } })), `Echo: e2e ${modern}`);
           said.push(`${modern ? 'modern' : 'legacy'}: ${tools.length} tools, echo answered`);
+        } else if (names.includes('slugify')) {
+          assert.equal(resultText(await client.callTool({ name: 'slugify', arguments: { text: `E2E ${modern}` } })), `e2e-${modern}`);
+          said.push(`${modern ? 'modern' : 'legacy'}: ${tools.length} tools, slugify answered`);
         } else if (names.includes('calculate')) {
           assert.equal(resultText(await client.callTool({ name: 'calculate', arguments: { expression: '6 * 7' } })), '42');
           said.push(`${modern ? 'modern' : 'legacy'}: ${tools.length} tools, calculate answered`);
@@ -345,7 +348,10 @@ export const CHECKS: Check[] = [
     title: 'kubectl scale mcps (the operator does not revert it)',
     needs: [],
     async run(ctx) {
-      const target = live(ctx).find((e) => e.folder === 'everything') ?? live(ctx).find((e) => desiredReplicas(e) > 1) ?? live(ctx)[0]!;
+      // A server no other example depends on (the remote example may use everything as its upstream).
+      const upstreamOfRemote = live(ctx).find((e) => e.mcp.spec.source.remote)?.mcp.spec.source.remote.url as string | undefined;
+      const candidates = live(ctx).filter((e) => !upstreamOfRemote?.startsWith(`http://${e.name}:`));
+      const target = candidates.find((e) => e.folder === 'everything') ?? candidates.find((e) => desiredReplicas(e) > 1) ?? candidates[0]!;
       ctx.target = target;
       await ctx.k.kubectl(['-n', ctx.tenant, 'scale', `mcpservers.berth.dev/${target.name}`, '--replicas=3']);
       await waitReady(ctx, target.name, 3);

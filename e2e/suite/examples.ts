@@ -52,8 +52,9 @@ const selector = (instance: string): Obj => ({ podSelector: { matchLabels: { 'ap
  * operator's work is the same; pods only pretend to run). With real pods:
  * - a source installed from npm needs package egress;
  * - a module given by a local path needs the image to hold the examples;
- * - the remote example's upstream becomes the `everything` example's
- *   Service, with the NetworkPolicy allows that takes.
+ * - the remote example's upstream becomes the `everything` (or else the
+ *   `configmap-module`) example's Service, with the NetworkPolicy allows
+ *   that takes.
  */
 export function planExamples(all: Example[], o: SuiteOptions): ExamplePlan {
   if (!o.realPods) return { deploy: all, skipped: [] };
@@ -77,16 +78,17 @@ export function planExamples(all: Example[], o: SuiteOptions): ExamplePlan {
     }
     deploy.push(ex);
   }
+  // The remote example needs an upstream in the cluster: another deployed example without auth.
   const remote = deploy.find((e) => e.mcp.spec.source.remote);
-  const upstream = deploy.find((e) => e.folder === 'everything');
+  const upstream = ['everything', 'configmap-module'].map((f) => deploy.find((e) => e.folder === f)).find((e) => e !== undefined);
   if (remote && !upstream) {
     deploy.splice(deploy.indexOf(remote), 1);
-    skipped.push({ folder: remote.folder, reason: 'its in-cluster upstream is the everything example, which is not deployed' });
+    skipped.push({ folder: remote.folder, reason: 'its in-cluster upstream (the everything or configmap-module example) is not deployed' });
   } else if (remote && upstream) {
     remote.mcp.spec.source.remote.url = `http://${upstream.name}:8080/mcp`;
     remote.mcp.spec.networkPolicy = { ...remote.mcp.spec.networkPolicy, egressTo: [{ to: [selector(upstream.name)], ports: [{ protocol: 'TCP', port: 8080 }] }] };
     upstream.mcp.spec.networkPolicy = { ...upstream.mcp.spec.networkPolicy, ingressFrom: [selector(remote.name)] };
-    remote.adjustments.push(`remote.url → http://${upstream.name}:8080/mcp (the everything example), egress allowed to it`);
+    remote.adjustments.push(`remote.url → http://${upstream.name}:8080/mcp (the ${upstream.folder} example), egress allowed to it`);
     upstream.adjustments.push(`ingress allowed from ${remote.name}`);
   }
   return { deploy, skipped };

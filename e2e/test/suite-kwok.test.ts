@@ -42,7 +42,7 @@ test('the suite runs every check kwok can run, and names the ones it cannot', { 
   assert.match(output, /^11 passed, 0 failed, 4 skipped$/m);
   for (const name of needsRealPods) assert.match(output, new RegExp(`not run: ${name} — needs`));
   assert.match(output, /real pods\s+no/);
-  assert.match(output, /6 McpServers Ready/);
+  assert.match(output, /7 McpServers Ready/);
   // Nothing left behind.
   const left = await cluster.kubectlResult(['get', 'namespace', report.tenant, '-o', 'jsonpath={.status.phase}']);
   assert.ok(left.code !== 0 || left.stdout === 'Terminating', `tenant namespace ${report.tenant} removed`);
@@ -66,8 +66,10 @@ test('capabilities come only from what is declared; a wrong setting is named', (
 test('with real pods, examples are deployed only where the declared capabilities let them run', () => {
   const o = suiteOptions({ KUBECONFIG: '/tmp/kubeconfig', BERTH_E2E_REAL_PODS: '1' });
   const bare = planExamples(readExamples(o.repoRoot, 'ns'), o);
-  assert.deepEqual(bare.deploy.map((e) => e.folder), []);
-  assert.deepEqual(bare.skipped.map((s) => s.folder).sort(), ['conformance', 'everything', 'hello', 'oauth', 'rate-limited', 'remote']);
+  // Only the ConfigMap module runs without registry access; the remote example uses it as its upstream.
+  assert.deepEqual(bare.deploy.map((e) => e.folder), ['configmap-module', 'remote']);
+  assert.equal(bare.deploy[1]!.mcp.spec.source.remote.url, 'http://texttools:8080/mcp');
+  assert.deepEqual(bare.skipped.map((s) => s.folder).sort(), ['conformance', 'everything', 'hello', 'oauth', 'rate-limited']);
   assert.match(bare.skipped.find((s) => s.folder === 'everything')!.reason, /BERTH_E2E_PACKAGE_EGRESS=1/);
   assert.match(bare.skipped.find((s) => s.folder === 'hello')!.reason, /BERTH_E2E_IMAGE_EXAMPLES/);
 
@@ -80,5 +82,5 @@ test('with real pods, examples are deployed only where the declared capabilities
   assert.deepEqual(byFolder.everything!.mcp.spec.networkPolicy.ingressFrom[0].podSelector.matchLabels['app.kubernetes.io/instance'], 'remote');
 
   const kwok = suiteOptions({ KUBECONFIG: '/tmp/kubeconfig' });
-  assert.equal(planExamples(readExamples(kwok.repoRoot, 'ns'), kwok).deploy.length, 6, 'without real pods every example is deployed');
+  assert.equal(planExamples(readExamples(kwok.repoRoot, 'ns'), kwok).deploy.length, 7, 'without real pods every example is deployed');
 });

@@ -105,7 +105,7 @@ async function startUpstream(): Promise<{ url: string; stop(): Promise<void> }> 
 
 test('every example folder has an McpServer manifest and a README', () => {
   const names = readdirSync(examplesDir).filter((n) => statSync(join(examplesDir, n)).isDirectory());
-  for (const required of ['hello', 'everything', 'remote', 'oauth', 'rate-limited']) assert.ok(names.includes(required), `examples/${required}`);
+  for (const required of ['hello', 'configmap-module', 'everything', 'remote', 'oauth', 'rate-limited']) assert.ok(names.includes(required), `examples/${required}`);
   for (const name of names.filter((n) => n !== 'conformance' && n !== 'hello')) {
     manifestOf(name);
     assert.ok(statSync(join(examplesDir, name, 'README.md')).isFile(), `examples/${name}/README.md`);
@@ -120,6 +120,28 @@ test('examples/hello: the module server serves its tools', async (t) => {
   const { tools } = await client.listTools();
   assert.ok(tools.some((x) => x.name === 'calculate'));
   assert.equal(textOf(await client.callTool({ name: 'calculate', arguments: { expression: '6 * 7' } })), '42');
+});
+
+test('examples/configmap-module: the ConfigMap in the manifest is the file berth run reads, and it serves its tools', async (t) => {
+  const docs = parseAllDocuments(readFileSync(join(examplesDir, 'configmap-module', 'mcpserver.yaml'), 'utf8')).map((d) => d.toJS() as Doc);
+  const ref = manifestOf('configmap-module').spec.source.module.configMapRef as { name: string; key: string };
+  const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === ref.name);
+  assert.ok(cm, 'the manifest carries the ConfigMap it references');
+  assert.equal(cm.data[ref.key], readFileSync(join(examplesDir, 'configmap-module', 'configmaps', ref.name, ref.key), 'utf8'), 'the same module text for kubectl apply and berth run');
+
+  const berth = await run(join(examplesDir, 'configmap-module', 'mcpserver.yaml'));
+  t.after(() => berth.stop('SIGKILL'));
+  const client = await connect(berth.url, { modern: true });
+  t.after(() => client.close());
+  assert.deepEqual((await client.listTools()).tools.map((x) => x.name).sort(), ['convert_units', 'slugify', 'word_count']);
+  assert.equal(textOf(await client.callTool({ name: 'slugify', arguments: { text: 'Hello, Wörld: Berth 1.0!' } })), 'hello-world-berth-1-0');
+  assert.equal(textOf(await client.callTool({ name: 'convert_units', arguments: { value: 100, from: 'C', to: 'F' } })), '212');
+  assert.equal(textOf(await client.callTool({ name: 'convert_units', arguments: { value: 1, from: 'mi', to: 'km' } })), '1.609344');
+  const bad = await client.callTool({ name: 'convert_units', arguments: { value: 1, from: 'kg', to: 'km' } });
+  assert.equal(bad.isError, true);
+  assert.match(textOf(bad), /cannot convert kg to km/);
+  const counts = await client.callTool({ name: 'word_count', arguments: { text: 'one two\nthree' } });
+  assert.deepEqual(counts.structuredContent, { words: 3, lines: 2, characters: 13 });
 });
 
 test('examples/everything: the npm stdio server, installed from its pinned package, serves both client eras', async (t) => {
