@@ -48,6 +48,27 @@ test('the suite runs every check kwok can run, and names the ones it cannot', { 
   assert.ok(left.code !== 0 || left.stdout === 'Terminating', `tenant namespace ${report.tenant} removed`);
 });
 
+test('a failing check stops the run, dumps operator logs, events and describe output, and still cleans up', { timeout: 300_000 }, async () => {
+  const cluster = await ensureCluster();
+  const options = suiteOptions({ KUBECONFIG: cluster.kubeconfig, BERTH_E2E_OPERATOR: 'local', BERTH_E2E_SCOPE: 'namespace', BERTH_E2E_CHART_CRDS: '0' });
+  const byName = (n: string) => CHECKS.find((c) => c.name === n)!;
+  const broken = { name: 'broken', title: 'a check that fails', needs: [], run: async () => assert.fail('the example is not what it should be') };
+  const lines: string[] = [];
+  const report = await runSuite(options, { out: (line) => lines.push(line) }, [byName('install'), byName('operator'), broken, byName('examples-ready'), byName('uninstall')]);
+  const output = lines.join('\n');
+  assert.deepEqual(report.results.map((r) => `${r.name}:${r.status}`), ['install:passed', 'operator:passed', 'broken:failed', 'examples-ready:not-run', 'uninstall:not-run']);
+  assert.match(report.results[2]!.reason!, /the example is not what it should be/);
+  assert.match(report.results[3]!.reason!, /after the failure of broken/);
+  for (const section of ['===== operator log (local process', 'Became the leader', `===== events in ${report.tenant}`, `===== kubectl describe mcpservers -n ${report.tenant}`, '===== kubectl describe pods']) {
+    assert.ok(report.diagnostics.includes(section), `diagnostics have ${section}`);
+  }
+  assert.match(output, /^FAIL  broken/m);
+  assert.match(output, /^2 passed, 1 failed, 2 skipped$/m);
+  // Cleanup ran although uninstall did not: the release is gone.
+  const releases = await cluster.helm(['list', '-n', report.release.namespace, '-q']).catch(() => '');
+  assert.equal(releases.trim(), '');
+});
+
 test('capabilities come only from what is declared; a wrong setting is named', () => {
   const base = { KUBECONFIG: '/tmp/kubeconfig' };
   assert.deepEqual([...capabilities(suiteOptions(base))].sort(), ['operator-in-cluster']);
