@@ -73,6 +73,12 @@ kind load docker-image --name "$CLUSTER" "$RUNTIME_IMAGE" "$OPERATOR_IMAGE"
 say "cluster and images ready after $(( $(date +%s) - started )) s"
 
 export KUBECONFIG="$WORK/kubeconfig"
+# A reused cluster keeps the CRD of an earlier run (crds.keep): Helm cannot adopt it into a new release.
+KUBECTL_BIN="${KUBECTL:-$(cd e2e && npx node -e "import('./src/cluster/test-cluster.ts').then((m) => process.stdout.write(m.kubectlPath()))")}"
+if [ "$CREATED" = 0 ] && [ -z "${BERTH_E2E_CHART_CRDS:-}" ] && "$KUBECTL_BIN" get crd mcpservers.berth.dev >/dev/null 2>&1; then
+  say "the CRD exists from an earlier run: the suite applies crds/ itself (BERTH_E2E_CHART_CRDS=0)"
+  export BERTH_E2E_CHART_CRDS=0
+fi
 export BERTH_E2E_REAL_PODS=1
 export BERTH_E2E_PACKAGE_EGRESS="${BERTH_E2E_PACKAGE_EGRESS:-1}"
 export BERTH_E2E_OPERATOR=in-cluster
