@@ -541,8 +541,10 @@ async function startReal(cluster: ClusterState, bins: NodeBinaries, images: Imag
   const ctrd = launch('containerd', '/usr/bin/containerd', ['--config', p.containerdConfig]);
   await waitUntil('containerd answers', 'containerd', logOf('containerd'), ctrd, 60_000, async () => (await run('ctr', ['--address', p.containerdSocket, 'version'])).code === 0);
   const importStart = Date.now();
-  await importImages(p.containerdSocket, images.all);
-  log.info({ seconds: (Date.now() - importStart) / 1000, images: images.all.length }, 'Imported images into containerd');
+  // debian and node are only build bases; pods run the others.
+  const runnable = images.all.filter((i) => i.name !== 'debian' && i.name !== 'node');
+  await importImages(p.containerdSocket, runnable);
+  log.info({ seconds: (Date.now() - importStart) / 1000, images: runnable.length }, 'Imported images into containerd');
 
   await kubectlApply(kubectl, cluster.kubeconfig, clusterObjects());
   const nodes = await run(kubectl, ['--kubeconfig', cluster.kubeconfig, 'get', 'nodes', '-l', 'type=kwok', '-o', 'name']);
@@ -595,14 +597,18 @@ export async function downReal(clusterDir: string): Promise<'stopped' | 'not-run
 export async function teardownReal(clusterDir: string): Promise<void> {
   const p = realPaths(clusterDir);
   const state = readRealState(clusterDir);
-  if (!state && !existsSync(p.root) && !(await bridgeExists()) && !cgroupsExist()) return;
+  // The bridge, the chains and the pod cgroups are machine-wide: leave them to
+  // another cluster dir whose real node runs now (this one is then stale).
+  const owner = existsSync(MACHINE_OWNER_FILE) ? readFileSync(MACHINE_OWNER_FILE, 'utf8').trim() : undefined;
+  const machineWide = !owner || owner === clusterDir || !realRunning(owner);
+  if (!state && !existsSync(p.root) && (!machineWide || (!(await bridgeExists()) && !cgroupsExist()))) return;
   const stop = async (c: RealComponent): Promise<void> => {
     const cs = state?.components[c];
     if (cs && pidRuns(cs.pid, cs.binary)) await stopPid(cs.pid, 10_000);
   };
   // The kubelet first, so nothing restarts what is killed next.
   await stop('kubelet');
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 50 && machineWide; i++) {
     const pids = podProcesses();
     if (pids.length === 0) break;
     for (const pid of pids) {
@@ -616,7 +622,7 @@ export async function teardownReal(clusterDir: string): Promise<void> {
   }
   await stop('kube-proxy');
   const proxyBinary = state?.components['kube-proxy']?.binary;
-  if (proxyBinary && existsSync(proxyBinary)) {
+  if (machineWide && proxyBinary && existsSync(proxyBinary)) {
     // Removes every KUBE-* chain and rule kube-proxy made (iptables; nftables/ipvs where present).
     await run(proxyBinary, ['--cleanup', '--v=0'], { timeoutMs: 60_000 });
   }
@@ -635,16 +641,18 @@ export async function teardownReal(clusterDir: string): Promise<void> {
   const left = mountsUnder(p.root);
   if (left.length > 0) log.warn({ mounts: left }, 'Mounts left under the real node dir');
 
-  // containerd 1.6 puts shim sockets in /run/containerd/s whatever its config says; remove the dirs when empty.
-  for (const d of ['/run/containerd/s', '/run/containerd']) {
-    try {
-      rmdirSync(d);
-    } catch {
-      // not empty (another containerd) or absent
+  if (machineWide) {
+    // containerd 1.6 puts shim sockets in /run/containerd/s whatever its config says; remove the dirs when empty.
+    for (const d of ['/run/containerd/s', '/run/containerd']) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // not empty (another containerd) or absent
+      }
     }
+    for (const h of cgroupHierarchies()) removeCgroupTree(join(h, CGROUP_ROOT));
+    await teardownNetwork(state?.network);
   }
-  for (const h of cgroupHierarchies()) removeCgroupTree(join(h, CGROUP_ROOT));
-  await teardownNetwork(state?.network);
   if (left.length === 0) rmSync(p.root, { recursive: true, force: true });
   if (existsSync(MACHINE_OWNER_FILE) && readFileSync(MACHINE_OWNER_FILE, 'utf8').trim() === clusterDir) rmSync(MACHINE_OWNER_FILE, { force: true });
 }
