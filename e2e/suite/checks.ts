@@ -160,7 +160,12 @@ export const CHECKS: Check[] = [
         ctx.say('applied the CRD from crds/ (the chart leaves it alone: crds.enabled=false)');
       }
       const t0 = Date.now();
-      await helmInstall(k, o, ctx.release, ctx.tenant, ctx.workDir);
+      await helmInstall(k, o, ctx.release, ctx.tenant, ctx.workDir).catch((err: Error) => {
+        if (/CustomResourceDefinition .* exists and cannot be imported/.test(err.message)) {
+          err.message += '\nThe CRD was kept by an earlier release (crds.keep): run with BERTH_E2E_CHART_CRDS=0, or delete the CRD.';
+        }
+        throw err;
+      });
       ctx.say(`release ${ctx.release.name} in ${ctx.release.namespace} installed and ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       await k.kubectl(['wait', '--for=condition=Established', 'crd/mcpservers.berth.dev', '--timeout=60s']);
       const crd = await k.json(['get', 'crd', 'mcpservers.berth.dev']);
@@ -312,7 +317,7 @@ export const CHECKS: Check[] = [
           note(JSON.stringify(condition(cur, 'ToolsAudited')));
           return cur.status?.tools && condition(cur, 'ToolsAudited')?.status !== 'Unknown' ? cur : undefined;
         });
-        assert.ok(m.status.tools.count > 0, `${ex.name} tools.count`);
+        assert.ok(m.status.tools.count > 0, `${ex.name}: status.tools.count is 0 (${JSON.stringify(m.status.tools)}); the runtime's GET /admin/audit lists no tools`);
         assert.match(m.status.tools.digest, /^sha256:/);
         ctx.say(`${ex.name}: ${m.status.tools.count} tools, ToolsAudited=${condition(m, 'ToolsAudited')?.status} (${condition(m, 'ToolsAudited')?.reason})`);
       }
