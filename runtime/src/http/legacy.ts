@@ -18,13 +18,21 @@ import { SessionLimitError, type SessionRecord } from '../store/types.ts';
 import type { RuntimeContext } from './context.ts';
 import { echoableId, HttpErrors, sendError } from './errors.ts';
 import { Exchange, idKey, type ClientRequestChannel, type Delivery } from './exchange.ts';
-import { RETRY_MS, type SseStream } from './sse.ts';
+import { eventFrame, primingFrame, RETRY_MS, SSE_HEADERS, type SseStream } from './sse.ts';
 
 /** Stream id of a session's standalone GET stream. */
 export const GET_STREAM = 'g';
 
-/** Requests answered over SSE from the start (priming event first), because they may run long. */
+/** Requests answered over SSE (priming event first), because they may run long. */
 const STREAM_FIRST = new Set(['tools/call', 'resources/read', 'prompts/get', 'completion/complete']);
+
+/**
+ * A STREAM_FIRST request's SSE stream goes on the wire at its first related
+ * message or after this long, whichever comes first. A result ready sooner
+ * goes out with its priming event in one response: same events, same ids,
+ * one write, and no in-flight record for a call that is already over.
+ */
+export const STREAM_OPEN_DELAY_MS = 25;
 
 /** Which client capability a server→client request needs. */
 const REQUIRED_CAPABILITY: Readonly<Record<string, string>> = Object.freeze({
@@ -37,7 +45,10 @@ const SESSION_ID_PATTERN = /^[\x21-\x7E]{16,128}$/;
 
 /** A new session id: 144 random bits, base64url (visible ASCII). */
 export const newSessionId = (): string => randomBytes(18).toString('base64url');
-const newStreamId = (): string => randomBytes(9).toString('base64url');
+/** Stream ids only need to be unique within a session, across replicas: a random per-process prefix and a counter. */
+const STREAM_PREFIX = randomBytes(6).toString('base64url');
+let streamSeq = 0;
+const newStreamId = (): string => `${STREAM_PREFIX}${(++streamSeq).toString(36)}`;
 
 interface OwnedSession {
   lastSeen: number;
@@ -141,8 +152,7 @@ export class LegacySessions implements ClientRequestChannel {
     // Priming follows the negotiated revision: the header may name an older one the client also speaks.
     const delivery = new LegacyDelivery(this, reply, sessionId, record.protocolVersion, this.afterSuccess(sessionId, message));
     const exchange = new Exchange(this.rt.exchangeHost, ctx, message, delivery, this);
-    if (STREAM_FIRST.has(message.method)) delivery.open();
-    if (message.method === 'tools/call') delivery.trackCall(message);
+    if (STREAM_FIRST.has(message.method)) delivery.openSoon(message);
     exchange.start();
     return reply;
   }
@@ -493,7 +503,8 @@ export class LegacySessions implements ClientRequestChannel {
  * Delivery of one legacy exchange. Every message of an SSE stream is appended
  * to the EventStore (ids encode session and stream) in order, then written to
  * the connection if it is still attached. Short requests answer with JSON
- * unless something related comes first.
+ * unless something related comes first; STREAM_FIRST requests answer SSE,
+ * in one write when the result is ready within STREAM_OPEN_DELAY_MS.
  */
 class LegacyDelivery implements Delivery {
   private readonly layer: LegacySessions;
@@ -503,6 +514,9 @@ class LegacyDelivery implements Delivery {
   private readonly beforeFinal: ((response: JsonRpcResponse) => Promise<void>) | undefined;
   private live: LiveStream | undefined;
   private chain: Promise<void> = Promise.resolve();
+  /** Set while a STREAM_FIRST request waits for its stream to open. */
+  private openTimer: NodeJS.Timeout | undefined;
+  private pendingCall: JsonRpcRequest | undefined;
 
   constructor(
     layer: LegacySessions,
@@ -516,6 +530,23 @@ class LegacyDelivery implements Delivery {
     this.sessionId = sessionId;
     this.version = version;
     this.beforeFinal = beforeFinal;
+  }
+
+  /** A STREAM_FIRST request: the stream opens at the first related message or after STREAM_OPEN_DELAY_MS. */
+  openSoon(request: JsonRpcRequest): void {
+    if (request.method === 'tools/call') this.pendingCall = request;
+    this.openTimer = setTimeout(() => this.openNow(), STREAM_OPEN_DELAY_MS);
+  }
+
+  /** Opens the deferred stream now, recording a streaming tools/call for failover. */
+  private openNow(): void {
+    if (this.openTimer === undefined) return;
+    clearTimeout(this.openTimer);
+    this.openTimer = undefined;
+    this.open();
+    const call = this.pendingCall;
+    this.pendingCall = undefined;
+    if (call) this.trackCall(call);
   }
 
   /** Switches the reply to an SSE stream (priming event first for clients that understand it). */
@@ -545,11 +576,19 @@ class LegacyDelivery implements Delivery {
   }
 
   related(message: JsonRpcNotification | JsonRpcRequest): void {
+    this.openNow();
     this.open();
     if (this.live) this.enqueue(message, JSON.stringify(message));
   }
 
   final(response: JsonRpcResponse, json: string): void {
+    if (this.openTimer !== undefined) {
+      clearTimeout(this.openTimer);
+      this.openTimer = undefined;
+      this.pendingCall = undefined;
+      this.sendWhole(response, json);
+      return;
+    }
     const before = this.beforeFinal;
     if (before) {
       this.chain = this.chain.then(() =>
@@ -571,9 +610,42 @@ class LegacyDelivery implements Delivery {
   }
 
   abandon(): void {
+    this.openNow();
     this.open();
     const live = this.live;
     if (live) this.chain = this.chain.then(() => this.close(live));
+  }
+
+  /**
+   * The result came before the stream opened: the stream's events (priming,
+   * result) are stored as usual and sent as one SSE response. A client that
+   * has already gone never saw an event id, so nothing is stored for it.
+   */
+  private sendWhole(response: JsonRpcResponse, json: string): void {
+    const before = this.beforeFinal;
+    if (before) {
+      this.chain = this.chain.then(() =>
+        before(response).catch((error: unknown) => this.layer.context.logger.warn({ err: error, session: this.sessionId }, 'Updating the session failed')),
+      );
+    }
+    if (this.reply.raw.destroyed) return;
+    const rt = this.layer.context;
+    const streamId = newStreamId();
+    const stored = (p: Promise<string>): Promise<string | undefined> =>
+      p.catch((error: unknown) => {
+        rt.logger.warn({ err: error, session: this.sessionId }, 'Event store append failed; delivering without resumability');
+        return undefined;
+      });
+    // Issued together, so a Redis store pipelines both appends into one round trip.
+    const priming = supportsPrimingEvents(this.version) ? stored(rt.events.append(this.sessionId, streamId, null)) : undefined;
+    const result = stored(rt.events.append(this.sessionId, streamId, response));
+    this.chain = this.chain.then(async () => {
+      const primingId = await priming;
+      const eventId = await result;
+      if (this.reply.raw.destroyed) return;
+      const body = primingId === undefined ? eventFrame(eventId, json) : primingFrame(primingId) + eventFrame(eventId, json);
+      this.reply.code(200).headers(SSE_HEADERS).header('mcp-session-id', this.sessionId).send(body);
+    });
   }
 
   private close(live: LiveStream): void {

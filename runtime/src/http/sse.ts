@@ -16,11 +16,18 @@ export const DRAIN_RETRY_MS = 250;
 /** A client that lets this much output pile up is disconnected (it can resume). */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
-const SSE_HEADERS: OutgoingHttpHeaders = Object.freeze({
+export const SSE_HEADERS: OutgoingHttpHeaders = Object.freeze({
   'content-type': 'text/event-stream',
   'cache-control': 'no-cache, no-transform',
   'x-accel-buffering': 'no',
 });
+
+/** One `message` event; `id` makes it resumable. */
+export const eventFrame = (id: string | undefined, json: string): string =>
+  id === undefined ? `event: message\ndata: ${json}\n\n` : `event: message\nid: ${id}\ndata: ${json}\n\n`;
+
+/** The priming event: an id with empty data, and the reconnect delay. */
+export const primingFrame = (id: string, retryMs: number = RETRY_MS): string => `id: ${id}\nretry: ${retryMs}\ndata: \n\n`;
 
 export class SseStream {
   readonly kind: StreamKind;
@@ -49,12 +56,12 @@ export class SseStream {
 
   /** Writes one `message` event; `id` makes it resumable. */
   event(id: string | undefined, json: string): void {
-    this.write(id === undefined ? `event: message\ndata: ${json}\n\n` : `event: message\nid: ${id}\ndata: ${json}\n\n`);
+    this.write(eventFrame(id, json));
   }
 
   /** The priming event: an id with empty data, and the reconnect delay. */
   priming(id: string, retryMs: number = RETRY_MS): void {
-    this.write(`id: ${id}\nretry: ${retryMs}\ndata: \n\n`);
+    this.write(primingFrame(id, retryMs));
   }
 
   comment(text: string): void {
