@@ -9,7 +9,15 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const only = process.argv.slice(2);
-const workspaces = ['runtime', 'operator', 'e2e', 'bench'].filter((w) => only.length === 0 || only.includes(w));
+// [workspace, npm script]: e2e's real-node suite (containerd, kubelet, real
+// pods) is its own step because it installs and tears down a node.
+const steps = [
+  ['runtime', 'test'],
+  ['operator', 'test'],
+  ['e2e', 'test'],
+  ['e2e', 'test:real'],
+  ['bench', 'test'],
+].filter(([w, s]) => only.length === 0 || only.includes(w) || only.includes(`${w}:${s}`));
 
 /** Runs a command, mirroring its output; resolves with exit code and captured text. */
 function run(cmd, args, opts = {}) {
@@ -34,24 +42,25 @@ if (process.env.BERTH_SKIP_DEPS !== '1') {
 const tsc = await run('npx', ['tsc', '-p', 'tsconfig.json']);
 if (tsc.code !== 0) { failures.push('typecheck'); totals.failed += 1; } else totals.passed += 1;
 
-for (const ws of workspaces) {
+for (const [ws, script] of steps) {
   const pkgPath = join(root, ws, 'package.json');
   if (!existsSync(pkgPath)) continue;
   const pkg = JSON.parse(readFileSync(pkgPath, 'utf8'));
-  if (!pkg.scripts?.test) continue;
-  process.stdout.write(`\n=== ${ws}: npm test ===\n`);
+  if (!pkg.scripts?.[script]) continue;
+  const name = script === 'test' ? ws : `${ws} ${script}`;
+  process.stdout.write(`\n=== ${name}: npm run ${script} ===\n`);
   const t0 = Date.now();
-  const res = await run('npm', ['test', '-w', ws]);
+  const res = await run('npm', ['run', script, '-w', ws]);
   const count = (re) => [...res.text.matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
   const pass = count(/^[ℹ#] pass (\d+)$/gm);
   const fail = count(/^[ℹ#] fail (\d+)$/gm);
   const skip = count(/^[ℹ#] skipped (\d+)$/gm);
   totals.passed += pass; totals.failed += fail; totals.skipped += skip;
   if (res.code !== 0) {
-    failures.push(ws);
+    failures.push(name);
     if (fail === 0) totals.failed += 1; // a crash outside a test still counts
   }
-  process.stdout.write(`=== ${ws}: ${pass} passed, ${fail} failed (${((Date.now() - t0) / 1000).toFixed(0)} s) ===\n`);
+  process.stdout.write(`=== ${name}: ${pass} passed, ${fail} failed (${((Date.now() - t0) / 1000).toFixed(0)} s) ===\n`);
 }
 
 process.stdout.write(`\ntotal time ${((Date.now() - started) / 1000).toFixed(0)} s${failures.length ? `; failed: ${failures.join(', ')}` : ''}\n`);
