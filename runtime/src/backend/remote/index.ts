@@ -24,6 +24,8 @@ import { SubscriptionRefs } from '../bridge/subscriptions.ts';
 import { resolveValues } from '../stdio/values.ts';
 import { sharedMetrics } from '../../observability/metrics.ts';
 import { UpstreamHttp } from './http.ts';
+import { BERTH_CLIENT_CAPABILITIES, BERTH_CLIENT_INFO } from '../bridge/capabilities.ts';
+import { buildEnvelope, readEnvelope, withMeta } from '../bridge/envelope.ts';
 import { LegacyOverModern } from './legacy-over-modern.ts';
 import { LegacyUpstream } from './legacy-upstream.ts';
 import { ModernUpstream } from './modern-upstream.ts';
@@ -173,8 +175,14 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
   };
 
   const passThrough = async (ctx: ClientContext, req: JsonRpcRequest, sink: ExchangeSink): Promise<JsonRpcResponse> => {
+    // Berth's own requests (the policy pipeline's audit listing) carry no
+    // client envelope; a 2026-07-28 upstream refuses a request without one.
+    const outbound =
+      readEnvelope(req.params).protocolVersion === undefined
+        ? { ...req, params: withMeta(req.params, buildEnvelope({ clientInfo: { ...BERTH_CLIENT_INFO }, clientCapabilities: BERTH_CLIENT_CAPABILITIES })) }
+        : req;
     try {
-      const reply: PeerReply = await modern.forward(req, (n) => sink.notification(n), ctx.signal);
+      const reply: PeerReply = await modern.forward(outbound, (n) => sink.notification(n), ctx.signal);
       observe();
       return toResponse(req.id, reply);
     } catch (err) {
