@@ -66,6 +66,14 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
 
   const guard = guardHook(policy);
 
+  /** A bounded label for a refused authentication: the RFC 6750 error code, else whether credentials were missing. */
+  function authFailureReason(status: number, headers: Record<string, string>): string {
+    if (status === 403) return 'insufficient_scope';
+    const challenge = Object.entries(headers).find(([k]) => k.toLowerCase() === 'www-authenticate')?.[1] ?? '';
+    const code = /error="([a-z_]+)"/.exec(challenge)?.[1];
+    return code === 'invalid_token' || code === 'invalid_request' ? code : 'missing_credentials';
+  }
+
   async function authenticate(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     // While draining, keep-alive clients reconnect (to another replica) after this response.
     if (rt.state !== 'ready') reply.header('connection', 'close');
@@ -73,6 +81,7 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
     const outcome = await rt.auth.authenticate({ headers: request.headers, path: q === -1 ? request.url : request.url.slice(0, q) });
     if (!outcome.ok) {
       rt.metrics.errors.inc({ category: 'auth' });
+      sharedMetrics.authFailures.inc({ reason: authFailureReason(outcome.status, outcome.headers) });
       const spec: HttpErrorSpec = {
         status: outcome.status,
         code: outcome.status === 401 ? ErrorCode.Unauthorized : ErrorCode.Forbidden,

@@ -1,0 +1,55 @@
+// Refused authentications are counted by reason in /metrics (the dashboard's
+// authentication panel reads them).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { loadLocalRuntimeConfig } from '../src/config/manifest.ts';
+import { startRuntime } from '../src/main.ts';
+import { repoRoot } from './cli-helpers.ts';
+
+const count = (text: string, reason: string): number => Number(new RegExp(`^berth_auth_failures_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+
+test('401s are counted in berth_auth_failures_total by reason', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-auth-metrics-'));
+  mkdirSync(join(dir, 'secrets', 'keys'), { recursive: true });
+  writeFileSync(join(dir, 'secrets', 'keys', 'alice'), 'correct-horse-battery-staple');
+  writeFileSync(
+    join(dir, 'mcpserver.yaml'),
+    `apiVersion: berth.dev/v1alpha1
+kind: McpServer
+metadata: { name: keyed, namespace: test }
+spec:
+  source: { module: { path: ${JSON.stringify(join(repoRoot, 'examples', 'hello', 'server.ts'))} } }
+  auth: { apiKeys: { secretRef: { name: keys } } }
+`,
+  );
+  const rt = await startRuntime(loadLocalRuntimeConfig(join(dir, 'mcpserver.yaml'), { port: 0, env: {} }), {
+    logger: pino({ level: 'silent' }),
+    handleSignals: false,
+    handleProcessErrors: false,
+  });
+  try {
+    const base = rt.url.replace(/\/mcp$/, '');
+    const before = await (await fetch(`${base}/metrics`)).text();
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const missing = await fetch(rt.url, { method: 'POST', headers, body });
+    assert.equal(missing.status, 401);
+    await missing.text();
+    const wrong = await fetch(rt.url, { method: 'POST', headers: { ...headers, authorization: 'Bearer not-the-key' }, body });
+    assert.equal(wrong.status, 401);
+    await wrong.text();
+    const ok = await fetch(rt.url, { method: 'POST', headers: { ...headers, authorization: 'Bearer correct-horse-battery-staple' }, body });
+    assert.equal(ok.status, 200);
+    await ok.text();
+    const after = await (await fetch(`${base}/metrics`)).text();
+    const total = (t: string): number => count(t, 'missing_credentials') + count(t, 'invalid_token') + count(t, 'invalid_request');
+    assert.equal(total(after) - total(before), 2, after.split('\n').filter((l) => l.startsWith('berth_auth_failures_total')).join('\n'));
+    assert.equal(count(after, 'missing_credentials') - count(before, 'missing_credentials') >= 1, true);
+  } finally {
+    await rt.stop();
+  }
+});
