@@ -16,6 +16,8 @@ export interface LoadSpec {
   rate?: number;
   /** A response body must contain this text to count as a success. */
   expect?: string;
+  /** Closed loop only: stop after this many requests (or at the duration, whichever is first). */
+  maxRequests?: number;
 }
 
 export interface LoadResult {
@@ -26,8 +28,10 @@ export interface LoadResult {
   p95: number;
   p99: number;
   max: number;
-  /** Filled in by the harness: server CPU microseconds per successful call. */
+  /** Filled in by the harness: server CPU microseconds per successful call (every server-side process). */
   serverCpuMicrosPerCall?: number;
+  /** Filled in by the harness for multi-process systems: the same, per process role. */
+  cpuMicrosPerCallByRole?: Record<string, number>;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;
@@ -70,7 +74,8 @@ if (spec.rate) {
 } else {
   await Promise.all(
     Array.from({ length: spec.connections }, async () => {
-      while (performance.now() < endAt) await once(performance.now());
+      const max = spec.maxRequests ?? Infinity;
+      while (performance.now() < endAt && counter < max) await once(performance.now());
     }),
   );
 }

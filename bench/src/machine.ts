@@ -1,5 +1,5 @@
 // Facts about the machine a benchmark ran on, printed beside every result.
-import { cpus, totalmem, platform, release } from 'node:os';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 
 export interface MachineFacts {
   cpuModel: string;
@@ -7,9 +7,11 @@ export interface MachineFacts {
   memoryGiB: number;
   node: string;
   os: string;
+  /** 1/5/15-minute load averages when the run started (other work on the machine). */
+  loadAverage?: string;
 }
 
-/** CPU model, core count, memory, Node version, OS. */
+/** CPU model, core count, memory, Node version, OS, load average. */
 export function machineFacts(): MachineFacts {
   const list = cpus();
   return {
@@ -18,5 +20,6 @@ export function machineFacts(): MachineFacts {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
     os: `${platform()} ${release()}`,
+    loadAverage: loadavg().map((l) => l.toFixed(2)).join(' / '),
   };
 }

@@ -1,35 +1,40 @@
-// `npm run bench [-- --quick] [-- --only id,id]`: the performance ladder of
-// TARGETS.md, one run on one machine, server and load generator pinned to
-// different cores. Writes bench/results/{results.json,results.md,chart.svg}.
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { dirname, join } from 'node:path';
+// `npm run bench [-- --quick] [-- --only id,id] [-- --profile]`: the
+// performance ladder of TARGETS.md, one run on one machine, the system under
+// test and the load generator pinned to different cores. Writes
+// bench/results/{results.json,results.md,chart.svg}; quick and partial
+// (--only) runs write bench/results/tmp instead.
+//
+// Options for investigating: --seconds N (per run), --connections a,b,
+// --profile (a CPU profile of the first server process over the load runs,
+// summarized next to the results), --out DIR.
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderSummary, summarizeProfile } from './cpu-profile.ts';
 import { machineFacts } from './machine.ts';
-import { ladder, type Rung } from './rungs.ts';
-import { cpuMicros, freePort, rssBytes, runToEnd, type Started } from './proc.ts';
+import { tcpReadyPort } from './tcp.ts';
+import { ladder, type Rung, type System } from './rungs.ts';
+import { cpuMicros, freePort, rssBytes, runToEnd, treePids } from './proc.ts';
 import type { LoadResult, LoadSpec } from './load-worker.ts';
-import { renderMarkdown, renderSvg, type RungResult } from './report.ts';
+import { renderMarkdown, renderSvg, type Report, type RungResult } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
 const quick = args.includes('--quick');
-const onlyIdx = args.indexOf('--only');
-const only = onlyIdx >= 0 ? new Set((args[onlyIdx + 1] ?? '').split(',')) : undefined;
-const outDir = quick ? join(here, '..', 'results', 'tmp') : join(here, '..', 'results');
-const seconds = quick ? 1 : 5;
-const concurrencies = quick ? [8] : [1, 8, 64];
+const profile = args.includes('--profile');
+const only = flag('--only') ? new Set(flag('--only')!.split(',')) : undefined;
+// Only a full run writes bench/results; quick and partial runs go to bench/results/tmp.
+const outDir = flag('--out') ? resolve(flag('--out')!) : quick || only ? join(here, '..', 'results', 'tmp') : join(here, '..', 'results');
+const seconds = Number(flag('--seconds') ?? (quick ? 1 : 5));
+const concurrencies = flag('--connections') ? flag('--connections')!.split(',').map(Number) : quick ? [8] : [1, 8, 64];
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
 
-/** Resolves when something accepts TCP connections on the port. */
-export function tcpReady(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
-}
+const tcpReady = tcpReadyPort;
 
 function progress(text: string): void {
   process.stdout.write(`[bench] ${text}\n`);
@@ -40,12 +45,34 @@ async function load(spec: LoadSpec): Promise<LoadResult> {
   return JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult;
 }
 
+/** Every server-side process of a system (and their descendants) by role. */
+function processes(server: System): Array<{ role: string; pid: number }> {
+  const parts = server.parts?.() ?? [{ role: 'server', pid: server.child.pid! }];
+  return parts.flatMap((p) => treePids(p.pid).map((pid) => ({ role: p.role, pid })));
+}
+
+/** CPU µs used so far, per role. */
+function cpuByRole(server: System): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const p of processes(server)) out.set(p.role, (out.get(p.role) ?? 0) + cpuMicros(p.pid));
+  return out;
+}
+
+function cpuDelta(a: Map<string, number>, b: Map<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [role, v] of b) out.set(role, Math.max(0, v - (a.get(role) ?? 0)));
+  return out;
+}
+
 async function measure(rung: Rung): Promise<RungResult> {
   const port = await freePort();
-  let server: Started | undefined;
+  let server: System | undefined;
   const result: RungResult = { id: rung.id, label: rung.label, era: rung.era, throughput: {}, extra: {} };
+  const profileFile = join(outDir, 'profiles', `${rung.id}.cpuprofile`);
   try {
-    server = await rung.start(port, SERVER_CORE);
+    const env: NodeJS.ProcessEnv = profile ? { BERTH_BENCH_PROFILE_FILE: profileFile } : {};
+    if (profile) mkdirSync(dirname(profileFile), { recursive: true }), rmSync(profileFile, { force: true });
+    server = await rung.start(port, SERVER_CORE, env);
     const url = `http://127.0.0.1:${server.port}${rung.path ?? '/mcp'}`;
     const wire = await rung.request(url);
     // A sanity call first: a rung that answers wrongly is an error, not a number.
@@ -53,45 +80,62 @@ async function measure(rung: Rung): Promise<RungResult> {
     const text = await check.text();
     if (!check.ok || !text.includes(wire.expect)) throw new Error(`sanity call failed: HTTP ${check.status} ${text.slice(0, 300)}`);
     let peak = 0;
+    let calls = 0;
+    if (profile) server.child.kill('SIGWINCH');
     for (const c of concurrencies) {
       progress(`${rung.id}: closed loop, ${c} connection(s), ${seconds} s`);
-      const cpu0 = cpuMicros(server.child.pid!);
+      const cpu0 = cpuByRole(server);
       const r = await load({ url, headers: wire.headers, body: wire.body, connections: c, durationSeconds: seconds, expect: wire.expect });
+      const used = cpuDelta(cpu0, cpuByRole(server));
       // Server CPU per call: robust to a busy machine, unlike calls/s.
-      r.serverCpuMicrosPerCall = r.total ? (cpuMicros(server.child.pid!) - cpu0) / r.total : NaN;
+      const total = [...used.values()].reduce((a, b) => a + b, 0);
+      r.serverCpuMicrosPerCall = r.total ? total / r.total : NaN;
+      if (used.size > 1 && r.total) r.cpuMicrosPerCallByRole = Object.fromEntries([...used].map(([role, v]) => [role, Math.round(v / r.total)]));
       result.throughput[c] = r;
       peak = Math.max(peak, r.requestsPerSecond);
+      calls += r.total;
+    }
+    if (profile) {
+      server.child.kill('SIGWINCH');
+      for (let i = 0; i < 100 && !existsSync(profileFile); i++) await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 300));
+      const summary = renderSummary(summarizeProfile(profileFile), 40, calls);
+      writeFileSync(profileFile.replace(/\.cpuprofile$/, '.txt'), summary + '\n');
+      progress(`${rung.id}: profile → ${profileFile.replace(/\.cpuprofile$/, '.txt')}`);
     }
     const rate = Math.max(10, Math.round(peak / 2));
     progress(`${rung.id}: open loop at ${rate} req/s (half of peak), ${seconds} s`);
     result.openLoop = { rate, ...(await load({ url, headers: wire.headers, body: wire.body, connections: 64, durationSeconds: seconds, rate, expect: wire.expect })) };
     result.rssBytes = rssBytes(server.child.pid!);
-    if (rung.after) Object.assign(result.extra, await rung.after({ url, server, quick }));
+    if (rung.after) {
+      progress(`${rung.id}: extra measurements`);
+      Object.assign(result.extra, await rung.after({ url, server, wire, quick, load }));
+    }
   } catch (err) {
     result.error = (err as Error).message;
     progress(`${rung.id}: FAILED ${result.error.split('\n')[0]}`);
   } finally {
     await server?.stop();
-    await rung.cleanup?.();
   }
   return result;
 }
 
-const rungs = ladder({ tcpReady }).filter((r) => !only || only.has(r.id));
 const started = Date.now();
+const machine = machineFacts();
+mkdirSync(outDir, { recursive: true });
+const rungs = ladder({ tcpReady }).filter((r) => (only ? only.has(r.id) : !quick || r.quick !== false));
 const results: RungResult[] = [];
 for (const [i, rung] of rungs.entries()) {
   progress(`(${i + 1}/${rungs.length}) ${rung.label}`);
   results.push(await measure(rung));
 }
-const report = { generatedAt: new Date().toISOString(), quick, durationSeconds: seconds, machine: machineFacts(), results };
-mkdirSync(outDir, { recursive: true });
+const report: Report = { generatedAt: new Date().toISOString(), quick, durationSeconds: seconds, machine, results };
 writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
 writeFileSync(join(outDir, 'results.md'), renderMarkdown(report));
 writeFileSync(join(outDir, 'chart.svg'), renderSvg(report));
 progress(`done in ${((Date.now() - started) / 1000).toFixed(0)} s → ${outDir}`);
-const failed = results.filter((r) => r.error);
+const failed = results.filter((r) => r.error).map((r) => r.id);
 if (failed.length) {
-  progress(`failed rungs: ${failed.map((r) => r.id).join(', ')}`);
+  progress(`failed: ${failed.join(', ')}`);
   process.exit(1);
 }

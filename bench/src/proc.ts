@@ -89,26 +89,44 @@ export function runToEnd(cmd: string, args: string[], core?: number): Promise<st
   });
 }
 
-/** RSS of a process and all its descendants, in bytes (Linux). */
-export function treeRss(pid: number): number {
-  let total = 0;
+/** A process and all its live descendants (Linux). */
+export function treePids(pid: number): number[] {
+  const out: number[] = [];
   const stack = [pid];
   while (stack.length) {
     const p = stack.pop()!;
     try {
-      total += rssBytes(p);
       const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
+      out.push(p);
       if (children) stack.push(...children.split(/\s+/).map(Number));
     } catch {
       // the process ended while we looked
     }
   }
+  return out;
+}
+
+/** RSS of a process and all its descendants, in bytes (Linux). */
+export function treeRss(pid: number): number {
+  let total = 0;
+  for (const p of treePids(pid)) {
+    try {
+      total += rssBytes(p);
+    } catch {
+      // ended
+    }
+  }
   return total;
 }
 
-/** CPU time (user + system) a process has used, in microseconds (Linux). */
+/** CPU time (user + system) a process has used, in microseconds (Linux); 0 once it is gone. */
 export function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
   return (ticks / 100) * 1e6; // USER_HZ is 100 on Linux

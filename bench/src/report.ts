@@ -1,5 +1,6 @@
 // Renders benchmark results as a markdown table and an SVG bar chart, with
-// ratios to the bare SDK (modern and legacy) and to the fastify ceiling.
+// ratios to the bare SDK (modern and legacy) and to the fastify ceiling, and
+// a table of the aims of TARGETS.md: held or not, with the measured values.
 import type { LoadResult } from './load-worker.ts';
 import type { MachineFacts } from './machine.ts';
 
@@ -26,23 +27,93 @@ const peak = (r: RungResult): number => Math.max(0, ...Object.values(r.throughpu
 /** Lowest server CPU per call across the closed-loop runs (µs). */
 export const cpuPerCall = (r: RungResult): number => Math.min(...Object.values(r.throughput).map((t) => t.serverCpuMicrosPerCall ?? Infinity));
 
+const find = (results: RungResult[], id: string): RungResult | undefined => results.find((r) => r.id === id && !r.error);
+
 /** Server-CPU-per-call ratio (reference over rung): how many times cheaper a call is. */
 export function cpuRatio(results: RungResult[], id: string, ref: string): number | undefined {
-  const a = results.find((r) => r.id === id);
-  const b = results.find((r) => r.id === ref);
-  if (!a || !b || a.error || b.error) return undefined;
+  const a = find(results, id);
+  const b = find(results, ref);
+  if (!a || !b) return undefined;
   const x = cpuPerCall(a);
   const y = cpuPerCall(b);
   return Number.isFinite(x) && Number.isFinite(y) && x > 0 ? y / x : undefined;
 }
-const fmt = (n: number | undefined, d = 0): string => (n === undefined || Number.isNaN(n) ? '–' : n.toFixed(d));
+const fmt = (n: number | undefined, d = 0): string => (n === undefined || Number.isNaN(n) || !Number.isFinite(n) ? '–' : n.toFixed(d));
 
 /** Peak throughput ratio of a rung to a reference rung. */
 export function ratio(results: RungResult[], id: string, ref: string): number | undefined {
-  const a = results.find((r) => r.id === id);
-  const b = results.find((r) => r.id === ref);
-  if (!a || !b || a.error || b.error || peak(b) === 0) return undefined;
+  const a = find(results, id);
+  const b = find(results, ref);
+  if (!a || !b || peak(b) === 0) return undefined;
   return peak(a) / peak(b);
+}
+
+/** The reference rung of a rung's ×SDK columns. */
+const refOf = (r: RungResult): string => (r.era === 'legacy' ? 'sdk-sessionful' : 'sdk-modern');
+
+interface Aim {
+  aim: string;
+  measured: string;
+  held: boolean | undefined;
+}
+
+/** Evaluates the aims of TARGETS.md on a report (undefined = not measured in this run). */
+export function aims(report: Report): Aim[] {
+  const rs = report.results;
+  const out: Aim[] = [];
+  const both = (id: string, ref: string, min: number, aim: string): void => {
+    const cpu = cpuRatio(rs, id, ref);
+    const thr = ratio(rs, id, ref);
+    if (cpu === undefined && thr === undefined) return out.push({ aim, measured: 'not measured', held: undefined }), undefined;
+    out.push({ aim, measured: `${fmt(cpu, 2)}× by server CPU per call, ${fmt(thr, 2)}× by peak calls/s`, held: (cpu ?? 0) >= min });
+  };
+  both('berth-modern', 'sdk-modern', 3, 'modern tools/call in-memory ≥ 3× the bare SDK createMcpHandler');
+  const f = cpuRatio(rs, 'berth-modern', 'fastify');
+  const ft = ratio(rs, 'berth-modern', 'fastify');
+  out.push({
+    aim: 'modern tools/call in-memory ≥ 15% of the fastify echo',
+    measured: f === undefined ? 'not measured' : `${fmt(f * 100, 0)}% by server CPU per call, ${fmt((ft ?? NaN) * 100, 0)}% by peak calls/s`,
+    held: f === undefined ? undefined : f >= 0.15,
+  });
+  both('berth-secure-modern', 'sdk-modern', 2, 'modern tools/call with Redis, OAuth and rate limits ≥ 2× the bare SDK');
+  both('berth-redis-legacy', 'sdk-sessionful', 0.8, 'legacy session tools/call with Redis ≥ 0.8× the SDK sessionful transport');
+  const berth = rs.filter((r) => r.id.startsWith('berth-') && !r.error && r.openLoop && r.id !== 'berth-stdio');
+  if (berth.length) {
+    const worst = berth.reduce((a, b) => ((a.openLoop?.p99 ?? 0) >= (b.openLoop?.p99 ?? 0) ? a : b));
+    out.push({
+      aim: 'p99 at half of peak ≤ 5 ms (every Berth HTTP rung)',
+      measured: berth.map((r) => `${r.id} ${fmt(r.openLoop?.p99, 2)}`).join(', '),
+      held: (worst.openLoop?.p99 ?? Infinity) <= 5,
+    });
+  }
+  const trips = rs.filter((r) => r.era === 'modern' && typeof r.extra.redisRoundTripsPerCall === 'number');
+  if (trips.length) {
+    out.push({
+      aim: '≤ 2 Redis round trips per modern tools/call',
+      measured: trips.map((r) => `${r.id} ${fmt(r.extra.redisRoundTripsPerCall as number, 2)}`).join(', '),
+      held: trips.every((r) => (r.extra.redisRoundTripsPerCall as number) <= 2.05),
+    });
+  }
+  const idle = rs.filter((r) => typeof r.extra.liveBytesPerIdleSession === 'number');
+  if (idle.length) {
+    const worst = (r: RungResult): number => Math.max(r.extra.liveBytesPerIdleSession as number, (r.extra.redisBytesPerIdleSession as number | undefined) ?? 0);
+    out.push({
+      aim: '≤ 50 KB per idle legacy session',
+      measured: idle
+        .map((r) => `${r.id}: ${fmt((r.extra.liveBytesPerIdleSession as number) / 1024, 1)} KB heap${typeof r.extra.redisBytesPerIdleSession === 'number' ? `, ${fmt((r.extra.redisBytesPerIdleSession as number) / 1024, 1)} KB Redis` : ''}`)
+        .join('; '),
+      held: idle.every((r) => worst(r) <= 50 * 1024),
+    });
+  }
+  const growth = find(rs, 'berth-modern');
+  if (growth && typeof growth.extra.liveHeapGrowthKB === 'number') {
+    out.push({
+      aim: `no growth after ${growth.extra.growthRequests} requests`,
+      measured: `RSS ${growth.extra.rssAfterWarmupMB} → ${growth.extra.rssAfterRequestsMB} MB, live heap ${fmt(growth.extra.liveHeapGrowthKB as number)} KB`,
+      held: (growth.extra.liveHeapGrowthKB as number) <= 1024 && (growth.extra.rssGrowthMB as number) <= 10,
+    });
+  }
+  return out;
 }
 
 /** The markdown report. */
@@ -52,8 +123,8 @@ export function renderMarkdown(report: Report): string {
   const lines = [
     '# Berth benchmark results',
     '',
-    `${report.generatedAt} · ${m.cpuModel} · ${m.cores} cores · ${m.memoryGiB} GiB · Node ${m.node} · ${m.os}`,
-    `Server pinned to core 0, load generator to core 1; ${report.durationSeconds} s per run${report.quick ? ' (quick mode: smoke run, not for numbers)' : ''}.`,
+    `${report.generatedAt} · ${m.cpuModel} · ${m.cores} cores · ${m.memoryGiB} GiB · Node ${m.node} · ${m.os}${m.loadAverage ? ` · load average at start ${m.loadAverage}` : ''}`,
+    `System under test (runtimes, Redis, HAProxy) pinned to core 0, load generator to core 1; ${report.durationSeconds} s per run${report.quick ? ' (quick mode: smoke run, not for numbers)' : ''}.`,
     '',
     `| rung | ${cs.map((c) => `calls/s @${c}`).join(' | ')} | open-loop rate | p50 ms | p95 ms | p99 ms | RSS MB | CPU µs/call | ×SDK | ×SDK (CPU) | ×fastify |`,
     `|---|${cs.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
@@ -63,18 +134,34 @@ export function renderMarkdown(report: Report): string {
       lines.push(`| ${r.label} | failed: ${r.error.split('\n')[0]!.replace(/\|/g, '/')} |`);
       continue;
     }
-    const ref = r.era === 'legacy' ? 'sdk-sessionful' : 'sdk-modern';
     const o = r.openLoop;
     lines.push(
-      `| ${r.label} | ${cs.map((c) => fmt(r.throughput[c]?.requestsPerSecond)).join(' | ')} | ${fmt(o?.rate)} | ${fmt(o?.p50, 2)} | ${fmt(o?.p95, 2)} | ${fmt(o?.p99, 2)} | ${fmt(r.rssBytes && r.rssBytes / 2 ** 20, 0)} | ${fmt(cpuPerCall(r), 0)} | ${fmt(ratio(report.results, r.id, ref), 2)} | ${fmt(cpuRatio(report.results, r.id, ref), 2)} | ${fmt(ratio(report.results, r.id, 'fastify'), 2)} |`,
+      `| ${r.label} | ${cs.map((c) => fmt(r.throughput[c]?.requestsPerSecond)).join(' | ')} | ${fmt(o?.rate)} | ${fmt(o?.p50, 2)} | ${fmt(o?.p95, 2)} | ${fmt(o?.p99, 2)} | ${fmt(r.rssBytes && r.rssBytes / 2 ** 20, 0)} | ${fmt(cpuPerCall(r), 0)} | ${fmt(ratio(report.results, r.id, refOf(r)), 2)} | ${fmt(cpuRatio(report.results, r.id, refOf(r)), 2)} | ${fmt(ratio(report.results, r.id, 'fastify'), 2)} |`,
     );
+  }
+  lines.push(
+    '',
+    '×SDK: peak calls/s over the bare SDK v2 `createMcpHandler` (modern rungs) or the SDK sessionful transport (legacy rungs). ×SDK (CPU): the same reference\'s server CPU per call over this rung\'s (how many times cheaper a call is; robust to other load on the machine). ×fastify: over the fastify echo ceiling. CPU µs/call counts every server-side process of the rung (runtimes, Redis, HAProxy, stdio children), lowest across the closed-loop runs.',
+  );
+  const split = report.results.filter((r) => !r.error && Object.values(r.throughput).some((t) => t.cpuMicrosPerCallByRole));
+  if (split.length) {
+    lines.push('', '| rung | CPU µs/call by process (at the lowest total) |', '|---|---|');
+    for (const r of split) {
+      const best = Object.values(r.throughput).reduce((a, b) => ((a.serverCpuMicrosPerCall ?? Infinity) <= (b.serverCpuMicrosPerCall ?? Infinity) ? a : b));
+      lines.push(`| ${r.label} | ${Object.entries(best.cpuMicrosPerCallByRole ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')} |`);
+    }
   }
   const extras = report.results.filter((r) => Object.keys(r.extra).length);
   if (extras.length) {
     lines.push('', '| rung | measurement | value |', '|---|---|---:|');
     for (const r of extras) for (const [k, v] of Object.entries(r.extra)) lines.push(`| ${r.label} | ${k} | ${v} |`);
   }
-  lines.push('', '×SDK: peak calls/s over the bare SDK v2 `createMcpHandler` (modern rungs) or the SDK sessionful transport (legacy rungs). ×SDK (CPU): the same reference\'s server CPU per call over this rung\'s (how many times cheaper a call is; robust to other load on the machine). ×fastify: over the fastify echo ceiling.', '');
+  const list = aims(report);
+  if (list.length) {
+    lines.push('', '## Aims (TARGETS.md)', '', '| aim | measured | held |', '|---|---|---|');
+    for (const a of list) lines.push(`| ${a.aim} | ${a.measured} | ${a.held === undefined ? '–' : a.held ? 'yes' : 'no'} |`);
+  }
+  lines.push('');
   return lines.join('\n');
 }
 
@@ -88,9 +175,9 @@ export function renderSvg(report: Report): string {
       const y = 30 + i * 28;
       const w = Math.round((peak(r) / max) * 420);
       const color = r.id.startsWith('berth') ? '#1f6feb' : '#8b949e';
-      return `<text x="8" y="${y + 15}" font-size="12">${r.label.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text><rect x="380" y="${y}" width="${w}" height="20" fill="${color}"/><text x="${386 + w}" y="${y + 15}" font-size="12">${Math.round(peak(r))}/s</text>`;
+      return `<text x="8" y="${y + 15}" font-size="12">${r.label.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text><rect x="560" y="${y}" width="${w}" height="20" fill="${color}"/><text x="${566 + w}" y="${y + 15}" font-size="12">${Math.round(peak(r))}/s · ${fmt(cpuPerCall(r), 0)} µs CPU</text>`;
     })
     .join('\n');
   const m = report.machine;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="900" height="${h}" font-family="sans-serif">\n<text x="8" y="18" font-size="13" font-weight="bold">Peak tool calls/s — ${m.cpuModel}, ${m.cores} cores, Node ${m.node}</text>\n${bars}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="1120" height="${h}" font-family="sans-serif">\n<text x="8" y="18" font-size="13" font-weight="bold">Peak tool calls/s and server CPU per call — ${m.cpuModel}, ${m.cores} cores, Node ${m.node}</text>\n${bars}\n</svg>\n`;
 }
