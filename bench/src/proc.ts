@@ -61,7 +61,8 @@ export async function startServer(
     child,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        // Already gone (a replica the harness killed on purpose): nothing to wait for.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         const t = setTimeout(() => child.kill('SIGKILL'), 5000);
         child.once('exit', () => {
           clearTimeout(t);
