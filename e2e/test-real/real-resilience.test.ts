@@ -111,7 +111,7 @@ test('rollout restart of 3 replicas under load from 8 sessions: zero failed idem
   process.stdout.write(`# ${line}\n`);
 });
 
-test('force-deleting the pod that owns a live session: the stream resumes on another pod, no event lost or repeated', async (t) => {
+test('force-deleting the pod that owns a live session: the session continues on another pod, no event lost or repeated', async (t) => {
   await waitFor('3 ready endpoints', async () => (await readyEndpoints(cluster, ns, 'churn')).length === 3, { namespace: ns, timeoutMs: 120_000 });
   const sid = await initSession(url);
   // The owner runs the session's calls (others forward to it): whoami names it.
@@ -138,7 +138,6 @@ test('force-deleting the pod that owns a live session: the stream resumes on ano
   await deletion;
   assert.ok(deletion, 'the owner pod was deleted mid-stream');
   assert.ok(result.response?.result, `final result: ${describe(result)}`);
-  assert.ok(result.resumes >= 1, 'the stream was resumed on another pod');
   const ids = result.events.map((e) => e.id);
   assert.equal(new Set(ids).size, ids.length, 'no event delivered twice');
   assert.ok(progress.length >= 6, 'events before the deletion were delivered');
@@ -159,6 +158,8 @@ test('force-deleting the pod that owns a live session: the stream resumes on ano
     finisher = /on (\S+)$/.exec(resultText(retry))?.[1];
     outcome = `interrupted by the drain with a retryable isError after ${progress.length} progress events (1..${progress.length}, none lost), the retry ran on ${finisher}`;
   } else {
+    // SIGKILL broke the stream: the client resumed it (Last-Event-ID) on the new owner.
+    assert.ok(result.resumes >= 1, 'the stream was resumed on another pod');
     assert.match(resultText(result), /^counted to 30 on churn-/);
     finisher = /on (\S+)$/.exec(resultText(result))?.[1];
     outcome = `re-run by the new owner ${finisher} (idempotent), ${progress.length} progress events`;
