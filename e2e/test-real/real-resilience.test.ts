@@ -111,6 +111,20 @@ test('rollout restart of 3 replicas under load from 8 sessions: zero failed idem
   process.stdout.write(`# ${line}\n`);
 });
 
+/**
+ * Repeats a call the way a correct client does while a replica shuts down:
+ * a kept-alive connection to the draining pod gets 503 + Retry-After (and is
+ * closed), and the retry lands on a live replica.
+ */
+async function honouringRetryAfter<T extends { status?: number }>(call: () => Promise<T>): Promise<T> {
+  let r = await call();
+  for (let attempt = 0; r.status === 503 && attempt < 20; attempt++) {
+    await new Promise((res) => setTimeout(res, 250));
+    r = await call();
+  }
+  return r;
+}
+
 test('force-deleting the pod that owns a live session: the session continues on another pod, no event lost or repeated', async (t) => {
   await waitFor('3 ready endpoints', async () => (await readyEndpoints(cluster, ns, 'churn')).length === 3, { namespace: ns, timeoutMs: 120_000 });
   const sid = await initSession(url);
@@ -153,7 +167,7 @@ test('force-deleting the pod that owns a live session: the session continues on 
   if (result.response.result.isError) {
     assert.match(resultText(result), /^\[transient\].*interrupted/, describe(result));
     assert.deepEqual(progress, Array.from({ length: progress.length }, (_, i) => i + 1), 'no progress event lost before the interruption');
-    const retry = await legacyCall(url, sid, 4, 'count', { n: 5, stepMs: 20 }, { progressToken: 'retry', deadlineMs: 30_000 });
+    const retry = await honouringRetryAfter(() => legacyCall(url, sid, 4, 'count', { n: 5, stepMs: 20 }, { progressToken: 'retry', deadlineMs: 30_000 }));
     assert.match(resultText(retry), /^counted to 5 on churn-/, describe(retry));
     finisher = /on (\S+)$/.exec(resultText(retry))?.[1];
     outcome = `interrupted by the drain with a retryable isError after ${progress.length} progress events (1..${progress.length}, none lost), the retry ran on ${finisher}`;
@@ -166,7 +180,7 @@ test('force-deleting the pod that owns a live session: the session continues on 
   }
   assert.notEqual(finisher, owner, 'finished by another pod');
   // The session itself lives on: another call in it succeeds and names its new owner.
-  const again = await legacyCall(url, sid, 3, 'whoami', {}, { deadlineMs: 20_000 });
+  const again = await honouringRetryAfter(() => legacyCall(url, sid, 3, 'whoami', {}, { deadlineMs: 20_000 }));
   assert.match(resultText(again), /^churn-/);
   assert.notEqual(resultText(again), owner, 'the session has a new owner');
   const line = `force delete of the session owner: final response ${doneAt - deletedAt} ms after the delete, stream resumed ${result.resumes}x; ${outcome}`;
