@@ -24,6 +24,7 @@ import type { BerthModuleContext, BerthServerFactory, CurrentExchange } from './
 import { divertChangeNotifications, lowLevelServer, seedModernClientIdentity } from './sdk-compat.ts';
 import { instrumentToolErrors } from './tool-errors.ts';
 import { InProcessWire } from './wire.ts';
+import { toChangeEvent } from '../bridge/change-events.ts';
 
 /** JSON-RPC code for an exchange answered because it was cancelled (LSP convention). */
 export const REQUEST_CANCELLED = -32800;
@@ -63,23 +64,6 @@ export interface ExchangeOutcome {
   response: JsonRpcResponse;
   /** The instance must not be reused (cancelled mid-flight, or it died). */
   retire: boolean;
-}
-
-function toChangeEvent(n: JsonRpcNotification): ServerChangeEvent | undefined {
-  switch (n.method) {
-    case 'notifications/tools/list_changed':
-      return { kind: 'tools_list_changed' };
-    case 'notifications/prompts/list_changed':
-      return { kind: 'prompts_list_changed' };
-    case 'notifications/resources/list_changed':
-      return { kind: 'resources_list_changed' };
-    case 'notifications/resources/updated': {
-      const uri = n.params?.uri;
-      return typeof uri === 'string' ? { kind: 'resource_updated', uri } : undefined;
-    }
-    default:
-      return undefined;
-  }
 }
 
 export class ModuleInstance {
