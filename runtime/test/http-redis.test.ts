@@ -80,6 +80,33 @@ test('a legacy stream dropped on one replica resumes on another from Redis, losi
   }
 });
 
+test('a call answered in one write stays resumable: a client cut off after the priming event gets the result on another replica', async () => {
+  const { list, close } = await replicas(2);
+  const [a, b] = list as [Replica, Replica];
+  try {
+    const sid = await initSession(a.app.url);
+    const res = await post(a.app.url, legacyHeaders(sid), { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'whole' } } });
+    const whole = await res.text();
+    const frames = whole.split('\n\n').filter((f) => f.length > 0);
+    assert.equal(frames.length, 2, 'priming and result in one response');
+    const primingId = /^id: (.+)$/m.exec(frames[0]!)?.[1];
+    const resultId = /^id: (.+)$/m.exec(frames[1]!)?.[1];
+    assert.ok(primingId && resultId);
+    // The write was cut after the priming event: resume from it, elsewhere.
+    const resumed = await fetch(b.app.url, { headers: { accept: 'text/event-stream', 'mcp-session-id': sid, 'last-event-id': primingId } });
+    assert.equal(resumed.status, 200);
+    const replay = await new SseReader(resumed).rest(5000);
+    assert.deepEqual(
+      replay.map((e) => e.id),
+      [resultId],
+      'exactly the result, under the id of the original write',
+    );
+    assert.equal(JSON.parse(replay[0]!.data).id, 7);
+  } finally {
+    await close();
+  }
+});
+
 test('change events cross replicas through the Redis bus, each delivered once per listener', async () => {
   const { list, close } = await replicas(2);
   const [a, b] = list as [Replica, Replica];

@@ -147,3 +147,18 @@ test('the memory bus fans out synchronously, isolates failing listeners, and sto
   await bus.close();
   assert.equal(bus.healthy(), false);
 });
+
+test('appendNew stores a whole stream in order and it replays like appended events', async () => {
+  const store = createMemoryEventStore({ maxEvents: 100, retentionSeconds: 60 });
+  try {
+    await store.append('sess1', 'g', note(1));
+    const [priming, result] = await store.appendNew('sess1', 'w1', [null, note(2)]);
+    assert.ok(priming && result);
+    assert.deepEqual(parseEventId(priming), { sessionId: 'sess1', streamId: 'w1', seq: 2 });
+    const replay = await store.after('sess1', priming);
+    assert.deepEqual(replay?.events.map(progressOf), [2]);
+    assert.equal(replay?.streamId, 'w1');
+  } finally {
+    await store.close();
+  }
+});

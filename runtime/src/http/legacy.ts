@@ -630,20 +630,16 @@ class LegacyDelivery implements Delivery {
     }
     if (this.reply.raw.destroyed) return;
     const rt = this.layer.context;
-    const streamId = newStreamId();
-    const stored = (p: Promise<string>): Promise<string | undefined> =>
-      p.catch((error: unknown) => {
-        rt.logger.warn({ err: error, session: this.sessionId }, 'Event store append failed; delivering without resumability');
-        return undefined;
-      });
-    // Issued together, so a Redis store pipelines both appends into one round trip.
-    const priming = supportsPrimingEvents(this.version) ? stored(rt.events.append(this.sessionId, streamId, null)) : undefined;
-    const result = stored(rt.events.append(this.sessionId, streamId, response));
+    const priming = supportsPrimingEvents(this.version);
+    // One store round trip for the whole stream; a failure delivers the result without resumability.
+    const stored = rt.events.appendNew(this.sessionId, newStreamId(), priming ? [null, response] : [response]).catch((error: unknown) => {
+      rt.logger.warn({ err: error, session: this.sessionId }, 'Event store append failed; delivering without resumability');
+      return undefined;
+    });
     this.chain = this.chain.then(async () => {
-      const primingId = await priming;
-      const eventId = await result;
+      const ids = await stored;
       if (this.reply.raw.destroyed) return;
-      const body = primingId === undefined ? eventFrame(eventId, json) : primingFrame(primingId) + eventFrame(eventId, json);
+      const body = ids === undefined ? eventFrame(undefined, json) : priming ? primingFrame(ids[0]!) + eventFrame(ids[1], json) : eventFrame(ids[0], json);
       this.reply.code(200).headers(SSE_HEADERS).header('mcp-session-id', this.sessionId).send(body);
     });
   }

@@ -64,6 +64,13 @@ export interface EventStore {
   /** Appends a message (null = priming) to a stream; returns its event id, which encodes session and stream. */
   append(sessionId: string, streamId: string, message: JsonRpcMessage | null): Promise<string>;
   /**
+   * Appends the whole of a new stream (messages in order, null = priming)
+   * before any of it is delivered, in one store round trip; returns the event
+   * ids. No client can be tailing a stream it has never seen an id of, so
+   * nothing is pushed to live tails.
+   */
+  appendNew(sessionId: string, streamId: string, messages: ReadonlyArray<JsonRpcMessage | null>): Promise<string[]>;
+  /**
    * Events of the same stream strictly after `lastEventId`. Returns undefined
    * when the id is malformed, unknown, expired, or belongs to another session.
    */

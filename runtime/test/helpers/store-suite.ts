@@ -53,13 +53,57 @@ export function storeSuite(url: () => string): void {
         assert.ok(await s.sessions.get(r.id), `alive after ${(i + 1) * 400} ms of activity`);
       }
       const ttl = await s.redis.pttl(s.keys.session(r.id));
-      assert.ok(ttl > 500 && ttl <= 1000, `PTTL slid back to ~1000 ms (was ${ttl})`);
+      assert.ok(ttl > 500 && ttl <= 1100, `PTTL slid back to ~1000 ms + the 100 ms touch slack (was ${ttl})`);
       // The event log keeps at least 30 s for live tails; it must still disappear on its own.
       assert.ok((await s.redis.pttl(s.keys.events(r.id))) < 0, 'no events yet');
       await sleep(1300);
       assert.equal(await s.sessions.get(r.id), undefined, 'expired after 1 s idle');
       assert.equal(await s.sessions.count(), 0);
       assert.deepEqual(await keysUnder(s.redis, prefix), [], 'record and index are gone');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('reads within the touch slack cost no writes; the next read after it slides the TTL again', async () => {
+    const s = await stores(url(), freshPrefix(), { idleTimeoutSeconds: 2 });
+    try {
+      const r = record();
+      await s.sessions.create(r);
+      const key = s.keys.session(r.id);
+      const touchedAt = await s.redis.hget(key, 'l');
+      const lifeAfterCreate = await s.redis.pttl(key);
+      assert.ok(lifeAfterCreate > 2000 && lifeAfterCreate <= 2200, `a write sets ttl + slack (2000 + 200 ms), was ${lifeAfterCreate}`);
+      await sleep(50);
+      const quick = await s.sessions.get(r.id);
+      assert.equal(String(quick?.lastSeenAt), touchedAt, 'a read within the slack does not touch');
+      assert.equal(await s.redis.hget(key, 'l'), touchedAt);
+      const left = await s.redis.pttl(key);
+      assert.ok(left < lifeAfterCreate && left > 2000, `the TTL was not reset and still exceeds the idle timeout (${left})`);
+      await sleep(250);
+      const later = await s.sessions.get(r.id);
+      assert.ok(later && later.lastSeenAt > Number(touchedAt), 'a read after the slack touches');
+      assert.equal(await s.redis.hget(key, 'l'), String(later.lastSeenAt));
+      assert.ok((await s.redis.pttl(key)) > 2100, 'and slides the TTL back to ttl + slack');
+      assert.ok((await s.redis.zscore(s.keys.sessionIndex, r.id)) !== null);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('appendNew stores a whole stream in one call and it replays like appended events', async () => {
+    const s = await stores(url(), freshPrefix());
+    try {
+      const r = record();
+      await s.sessions.create(r);
+      const ids = await s.events.appendNew(r.id, 'whole-1', [null, response(7)]);
+      assert.equal(ids.length, 2);
+      const replay = await s.events.after(r.id, ids[0]!);
+      assert.deepEqual(replay, { streamId: 'whole-1', events: [{ eventId: ids[1], message: response(7) }] });
+      assert.deepEqual(await s.events.after(r.id, ids[1]!), { streamId: 'whole-1', events: [] });
+      const other = await s.events.append(r.id, 'other', note(1));
+      assert.deepEqual((await s.events.after(r.id, ids[0]!))?.events.map((e) => e.eventId), [ids[1]], 'other streams stay apart');
+      assert.ok(other);
     } finally {
       await s.close();
     }

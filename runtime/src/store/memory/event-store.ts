@@ -140,24 +140,32 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const timer = setInterval(sweep, options.sweepIntervalMs ?? 30_000);
   timer.unref();
 
+  const appendOne = (sessionId: string, streamId: string, message: JsonRpcMessage | null): string => {
+    if (closed) throw new Error('event store closed');
+    if (streamId.length === 0 || streamId.includes('.')) throw new Error(`invalid stream id ${JSON.stringify(streamId)}`);
+    const log = logFor(sessionId);
+    const seq = ++log.seq;
+    const eventId = `${sessionId}.${streamId}.${seq}`;
+    log.events.push({ seq, streamId, eventId, message, at: now() });
+    let info = log.streams.get(streamId);
+    if (!info) {
+      info = { trimmedUpTo: log.orphanFloor, count: 0 };
+      log.streams.set(streamId, info);
+    }
+    info.count++;
+    // Live delivery first: retention limits replay, never live tails.
+    if (log.tails.size > 0) for (const tail of log.tails) if (tail.streamId === streamId) drain(log, tail);
+    trim(log);
+    return eventId;
+  };
+
   return {
     async append(sessionId: string, streamId: string, message: JsonRpcMessage | null): Promise<string> {
-      if (closed) throw new Error('event store closed');
-      if (streamId.length === 0 || streamId.includes('.')) throw new Error(`invalid stream id ${JSON.stringify(streamId)}`);
-      const log = logFor(sessionId);
-      const seq = ++log.seq;
-      const eventId = `${sessionId}.${streamId}.${seq}`;
-      log.events.push({ seq, streamId, eventId, message, at: now() });
-      let info = log.streams.get(streamId);
-      if (!info) {
-        info = { trimmedUpTo: log.orphanFloor, count: 0 };
-        log.streams.set(streamId, info);
-      }
-      info.count++;
-      // Live delivery first: retention limits replay, never live tails.
-      if (log.tails.size > 0) for (const tail of log.tails) if (tail.streamId === streamId) drain(log, tail);
-      trim(log);
-      return eventId;
+      return appendOne(sessionId, streamId, message);
+    },
+
+    async appendNew(sessionId: string, streamId: string, messages: ReadonlyArray<JsonRpcMessage | null>): Promise<string[]> {
+      return messages.map((message) => appendOne(sessionId, streamId, message));
     },
 
     async after(sessionId: string, lastEventId: string): Promise<{ streamId: string; events: StoredEvent[] } | undefined> {

@@ -14,7 +14,7 @@ import { compareEntryIds, formatEventIdFromTags, parseEventId, sessionTag, strea
 import type { RedisHealth } from './health.ts';
 import type { Keys } from './keys.ts';
 import type { PubSubHub } from './pubsub.ts';
-import { eventAppend, eventRange, runScript } from './scripts.ts';
+import { eventAppend, eventAppendNew, eventRange, runScript } from './scripts.ts';
 
 export interface RedisEventStoreOptions {
   client: RedisClient;
@@ -101,6 +101,16 @@ export function createRedisEventStore(opts: RedisEventStoreOptions): EventStore 
         ]),
       );
       return formatEventIdFromTags(sessionTag(sessionId), stTag, entryId);
+    },
+
+    async appendNew(sessionId, streamId, messages) {
+      const texts = messages.map((m) => (m === null ? '' : JSON.stringify(m)));
+      const entryIds = await health.guard('events.append', () =>
+        runScript<string[]>(client, eventAppendNew, [keys.events(sessionId)], [streamId, maxLen, retentionMs, ...texts]),
+      );
+      const sTag = sessionTag(sessionId);
+      const stTag = streamTag(streamId);
+      return entryIds.map((entryId) => formatEventIdFromTags(sTag, stTag, entryId));
     },
 
     async after(sessionId, lastEventId) {

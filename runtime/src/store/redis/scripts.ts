@@ -30,7 +30,14 @@ redis.call('PEXPIRE', KEYS[2], ttl)
 return 1`,
 };
 
-/** KEYS: session, index. ARGV: sid, ttlMs → the record's field/value list with a fresh `l`, or nil. */
+/**
+ * KEYS: session, index. ARGV: sid, ttlMs, lifeMs → the record's field/value
+ * list, or nil. The idle TTL slides lazily: a touch sets the expiry to
+ * lifeMs (ttl + slack), and the next touch happens only once the slack has
+ * passed (the remaining PTTL is down to ttl). So a read is HGETALL + PTTL
+ * most of the time, and a session still lives at least `ttl` after its last
+ * read (at most lifeMs). `l` is the time of the last real touch.
+ */
 export const sessionTouch: LuaScript = {
   name: 'berthSessionTouch',
   keys: 2,
@@ -39,12 +46,20 @@ if #h == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return false
 end
-${NOW}
 local ttl = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[1]) > ttl then return h end
+${NOW}
+local life = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'l', now)
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[1], life)
+redis.call('ZADD', KEYS[2], now + life, ARGV[1])
+redis.call('PEXPIRE', KEYS[2], life)
+for i = 1, #h, 2 do
+  if h[i] == 'l' then
+    h[i + 1] = tostring(now)
+    return h
+  end
+end
 h[#h + 1] = 'l'
 h[#h + 1] = tostring(now)
 return h`,
@@ -104,6 +119,23 @@ return id`,
 };
 
 /**
+ * KEYS: events. ARGV: streamId, maxLen, retentionMs, messages ('' = priming)…
+ * → their entry ids. The whole of a stream no client has seen yet: nothing
+ * can tail it and it has no in-flight record, so there is nothing to publish
+ * or clear.
+ */
+export const eventAppendNew: LuaScript = {
+  name: 'berthEventAppendNew',
+  keys: 1,
+  lua: `local ids = {}
+for i = 4, #ARGV do
+  ids[#ids + 1] = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 's', ARGV[1], 'm', ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return ids`,
+};
+
+/**
  * KEYS: events. ARGV: entryId, streamId, mustExist ('1'/'0') → flat list of
  * entryId, message for the stream's entries after entryId; nil when mustExist
  * and the entry is missing (expired, trimmed, never existed) or belongs to
@@ -133,7 +165,7 @@ end
 return out`,
 };
 
-export const ALL_SCRIPTS: readonly LuaScript[] = [sessionCreate, sessionTouch, sessionUpdate, sessionDelete, sessionCount, eventAppend, eventRange];
+export const ALL_SCRIPTS: readonly LuaScript[] = [sessionCreate, sessionTouch, sessionUpdate, sessionDelete, sessionCount, eventAppend, eventAppendNew, eventRange];
 
 /** Registers scripts as ioredis commands (EVALSHA, with EVAL on a socket's first use or after NOSCRIPT). */
 export function defineScripts(client: RedisClient, scripts: readonly LuaScript[]): void {

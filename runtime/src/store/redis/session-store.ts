@@ -60,8 +60,11 @@ export function encodeFields(patch: Patch & { principal?: string }): { set: stri
   return { set, del };
 }
 
-/** Decodes an HGETALL-style flat list into a record; undefined when it is not a complete record. */
-export function decodeRecord(id: string, flat: readonly string[]): SessionRecord | undefined {
+/**
+ * Decodes an HGETALL-style flat list into a record; undefined when it is not
+ * a complete record. `parseInitialize` lets a caller reuse an earlier parse.
+ */
+export function decodeRecord(id: string, flat: readonly string[], parseInitialize: (raw: string) => InitializeParams = JSON.parse): SessionRecord | undefined {
   const h = new Map<string, string>();
   for (let i = 0; i + 1 < flat.length; i += 2) h.set(flat[i]!, flat[i + 1]!);
   const principal = h.get(F.principal);
@@ -70,7 +73,7 @@ export function decodeRecord(id: string, flat: readonly string[]): SessionRecord
   if (principal === undefined || protocolVersion === undefined || init === undefined) return undefined;
   let initialize: InitializeParams;
   try {
-    initialize = JSON.parse(init) as InitializeParams;
+    initialize = parseInitialize(init);
   } catch {
     return undefined;
   }
@@ -105,10 +108,36 @@ export interface RedisSessionStoreOptions {
   maxSessions: number;
 }
 
-/** Creates the Redis-backed SessionStore. */
+/**
+ * How long after a touch the next read slides the idle TTL again: a tenth of
+ * the timeout, at most a minute. Reads in between cost no writes.
+ */
+export function touchSlackMs(ttlMs: number): number {
+  return Math.min(Math.floor(ttlMs / 10), 60_000);
+}
+
+/** Parsed `initialize` params kept per session; a session's params never change, so a hit skips the parse. */
+const INITIALIZE_CACHE_MAX = 4096;
+
+/**
+ * Creates the Redis-backed SessionStore. Records returned for the same
+ * session share their `initialize` object (treat it as read-only), which also
+ * lets callers cache what they derive from it.
+ */
 export function createRedisSessionStore(opts: RedisSessionStoreOptions): SessionStore {
   const { client, keys, health } = opts;
   const ttlMs = opts.idleTimeoutSeconds * 1000;
+  // Every write sets the expiry to ttl + slack, so a session lives at least ttl after its last read.
+  const lifeMs = ttlMs + touchSlackMs(ttlMs);
+  const parsed = new Map<string, { raw: string; value: InitializeParams }>();
+  const initializeOf = (id: string) => (raw: string): InitializeParams => {
+    const hit = parsed.get(id);
+    if (hit && hit.raw === raw) return hit.value;
+    const value = JSON.parse(raw) as InitializeParams;
+    if (parsed.size >= INITIALIZE_CACHE_MAX) parsed.delete(parsed.keys().next().value as string);
+    parsed.set(id, { raw, value });
+    return value;
+  };
   return {
     async create(record) {
       const { set } = encodeFields({
@@ -121,23 +150,28 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
         subscriptions: record.subscriptions,
       });
       const result = await health.guard('session.create', () =>
-        runScript<number>(client, sessionCreate, [keys.session(record.id), keys.sessionIndex], [record.id, ttlMs, opts.maxSessions, ...set]),
+        runScript<number>(client, sessionCreate, [keys.session(record.id), keys.sessionIndex], [record.id, lifeMs, opts.maxSessions, ...set]),
       );
       if (result === 0) throw new SessionLimitError(`session limit of ${opts.maxSessions} reached`);
       if (result === -1) throw new Error(`session ${record.id} already exists`);
     },
     async get(id) {
-      const flat = await health.guard('session.get', () => runScript<string[] | null>(client, sessionTouch, [keys.session(id), keys.sessionIndex], [id, ttlMs]));
-      return flat ? decodeRecord(id, flat) : undefined;
+      const flat = await health.guard('session.get', () => runScript<string[] | null>(client, sessionTouch, [keys.session(id), keys.sessionIndex], [id, ttlMs, lifeMs]));
+      if (!flat) {
+        parsed.delete(id);
+        return undefined;
+      }
+      return decodeRecord(id, flat, initializeOf(id));
     },
     async update(id, patch) {
       const { set, del } = encodeFields(patch);
       const result = await health.guard('session.update', () =>
-        runScript<number>(client, sessionUpdate, [keys.session(id), keys.sessionIndex], [id, ttlMs, set.length, ...set, ...del]),
+        runScript<number>(client, sessionUpdate, [keys.session(id), keys.sessionIndex], [id, lifeMs, set.length, ...set, ...del]),
       );
       return result === 1;
     },
     async delete(id) {
+      parsed.delete(id);
       await health.guard('session.delete', () =>
         runScript<number>(client, sessionDelete, [keys.session(id), keys.sessionIndex, keys.events(id), keys.inflight(id)], [id]),
       );
