@@ -32,9 +32,21 @@ export function defaultInitialize(protocolVersion = '2025-11-25'): InitializePar
   return { protocolVersion, capabilities: {}, clientInfo: { name: 'berth', version: '0' } };
 }
 
-/** Canonical JSON (sorted keys): equal params give equal binding keys. */
+/**
+ * Keys already computed, by params object: a session's records share one
+ * `initialize` object (the stores keep it), so a warm session's key is a
+ * lookup rather than a canonical serialization per request.
+ */
+const bindingKeys = new WeakMap<InitializeParams, string>();
+
+/** Canonical JSON (sorted keys): equal params give equal binding keys. Treats `params` as immutable. */
 export function bindingKey(params: InitializeParams): string {
-  return canonical(params);
+  let key = bindingKeys.get(params);
+  if (key === undefined) {
+    key = canonical(params);
+    bindingKeys.set(params, key);
+  }
+  return key;
 }
 
 function canonical(value: unknown): string {

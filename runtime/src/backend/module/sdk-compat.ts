@@ -65,7 +65,70 @@ export function divertChangeNotifications(server: LowLevel, onChange: (n: JsonRp
       }
       return send(message, options);
     };
-    return connect(transport);
+    const prior = transport.onmessage;
+    await connect(transport);
+    if (prior === undefined) skipRepeatedRequestChecks(server, transport);
+  };
+}
+
+const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+const RELATED_TASK_KEY = 'io.modelcontextprotocol/related-task';
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * A request the SDK's `JSONRPCRequestSchema` certainly accepts (strict
+ * object: `jsonrpc` 2.0, string or integer id, string method, optional
+ * object params whose `_meta.progressToken` is a string or integer).
+ * Anything less plain answers false and takes the SDK's own checks.
+ */
+export function isPlainRequest(message: unknown): boolean {
+  if (!isObject(message) || message.jsonrpc !== '2.0' || typeof message.method !== 'string') return false;
+  const id = message.id;
+  if (typeof id !== 'string' && !Number.isSafeInteger(id)) return false;
+  for (const key in message) if (!REQUEST_KEYS.has(key)) return false;
+  const params = message.params;
+  if (params === undefined) return true;
+  if (!isObject(params)) return false;
+  const meta = params._meta;
+  if (meta === undefined) return true;
+  if (!isObject(meta) || RELATED_TASK_KEY in meta) return false;
+  const token = meta.progressToken;
+  return token === undefined || typeof token === 'string' || Number.isSafeInteger(token);
+}
+
+interface ConnectionChannel {
+  _closed?: unknown;
+  _pendingRequests?: unknown;
+  deliver?: unknown;
+  onmessage?: unknown;
+}
+
+/**
+ * Each request Berth hands an instance is schema-checked four times on the
+ * way in: the stdio entry's connection channel asks "is it a request?" (to
+ * track it), then the server's message handler asks "a result? an error? a
+ * request?" (two failing parses, which are the dear ones). Berth built the
+ * message itself, so for a plain request the channel does its bookkeeping
+ * and hands it straight to the server's request handler — the path those
+ * checks would have chosen. The per-method params/result validation stays.
+ * Installed only when the SDK internals look exactly as expected; anything
+ * else keeps the SDK's own path.
+ */
+function skipRepeatedRequestChecks(server: LowLevel, transport: Transport): void {
+  const channel = transport as unknown as ConnectionChannel;
+  const handler = server as unknown as { _onrequest?: unknown };
+  const classify = channel.onmessage;
+  const pending = channel._pendingRequests;
+  const deliver = channel.deliver;
+  if (typeof classify !== 'function' || typeof handler._onrequest !== 'function' || typeof deliver !== 'function') return;
+  if (!(pending instanceof Set) || typeof channel._closed !== 'boolean') return;
+  channel.deliver = (message: unknown, extra?: unknown): void => {
+    if (channel._closed !== false || channel.onmessage !== classify || !isPlainRequest(message)) {
+      (deliver as (m: unknown, e?: unknown) => void).call(channel, message, extra);
+      return;
+    }
+    pending.add((message as { id: unknown }).id);
+    (handler._onrequest as (m: unknown, e?: unknown) => void).call(server, message, extra);
   };
 }
 
