@@ -322,3 +322,69 @@ test('measure: limiter round trip', async (t) => {
     assert.ok(us < 5000);
   }
 });
+
+/** Calls per command since the last CONFIG RESETSTAT (`INFO commandstats`). */
+async function commandCalls(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const m of (await redis.cli('INFO', 'commandstats')).matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
+}
+
+test('a tools/call costs one Redis round trip: request and tool limits in one EVALSHA, the tool decision kept for checkTool', async () => {
+  const generous = { requestsPerSecond: 1000, burst: 0 };
+  const l = limiter({ global: generous, perPrincipal: generous, perSession: generous, tools: { 'search*': { requestsPerMinute: 2, burst: 0 } } }, { redis: await client() });
+  await redis.cli('FLUSHALL');
+  await l.checkRequest(alice, 'warm-up'); // loads the script once
+  await redis.cli('CONFIG', 'RESETSTAT');
+  const n = 5;
+  const tool: boolean[] = [];
+  for (let i = 0; i < n; i++) {
+    assert.equal((await l.checkRequest(alice, 's1', 'search_docs')).ok, true, 'the request itself is admitted');
+    tool.push((await l.checkTool(alice, 'search_docs')).ok);
+  }
+  assert.deepEqual(tool, [true, true, false, false, false], 'the tool limit still counts each call once');
+  const calls = await commandCalls();
+  assert.equal(calls['evalsha'], n, `one EVALSHA per call: ${JSON.stringify(calls)}`);
+  assert.equal(calls['time'], n, 'Redis TIME once per call');
+  assert.equal(calls['mget'], n, 'all buckets read with one MGET');
+  // global, principal, session and (while admitted) the tool: one SET each, nothing else.
+  assert.equal(calls['set'], n * 3 + 2);
+  for (const c of ['hmget', 'hset', 'pexpire', 'eval']) assert.equal(calls[c], undefined, `no ${c}`);
+  const refused = await l.checkTool(bob, 'search_docs');
+  assert.equal(!refused.ok && refused.scope, 'tool:search_docs', 'without a kept decision checkTool asks Redis itself');
+  assert.equal((await commandCalls())['evalsha'], n + 1);
+});
+
+test('a refused request does not charge the tool; a request no rule applies to never reaches Redis', async () => {
+  const l = limiter({ perSession: { requestsPerMinute: 1, burst: 0 }, tools: { echo: { requestsPerMinute: 2, burst: 0 } } }, { redis: await client() });
+  await redis.cli('FLUSHALL');
+  assert.equal((await l.checkRequest(alice, 'a', 'echo')).ok, true);
+  assert.equal((await l.checkTool(alice, 'echo')).ok, true);
+  const second = await l.checkRequest(alice, 'a', 'echo');
+  assert.equal(!second.ok && second.scope, 'session');
+  // The refused request took no tool token: one is left for another session.
+  assert.equal((await l.checkRequest(alice, 'b', 'echo')).ok, true);
+  assert.equal((await l.checkTool(alice, 'echo')).ok, true, 'the second tool token was still there');
+  assert.equal((await l.checkRequest(alice, 'c', 'echo')).ok, true);
+  const third = await l.checkTool(alice, 'echo');
+  assert.equal(!third.ok && third.scope, 'tool:echo');
+  assert.ok(!third.ok && third.retryAfterSeconds >= 29 && third.retryAfterSeconds <= 30, JSON.stringify(third));
+
+  await redis.cli('CONFIG', 'RESETSTAT');
+  assert.equal((await l.checkRequest(alice, undefined, 'other')).ok, true, 'no session, a tool without a limit');
+  assert.equal((await l.checkTool(alice, 'other')).ok, true);
+  assert.equal((await commandCalls())['evalsha'], undefined, 'no rule applied, no Redis command');
+});
+
+test('the local fallback keeps the same one-step semantics', async () => {
+  const l = limiter({ perPrincipal: { requestsPerMinute: 3, burst: 0 }, tools: { echo: { requestsPerMinute: 1, burst: 0 } } });
+  assert.equal((await l.checkRequest(alice, undefined, 'echo')).ok, true);
+  assert.equal((await l.checkTool(alice, 'echo')).ok, true);
+  assert.equal((await l.checkRequest(alice, undefined, 'echo')).ok, true);
+  const t = await l.checkTool(alice, 'echo');
+  assert.equal(!t.ok && t.scope, 'tool:echo');
+  assert.equal((await l.checkRequest(alice, undefined, 'echo')).ok, true);
+  const r = await l.checkRequest(alice, undefined, 'echo');
+  assert.equal(!r.ok && r.scope, 'principal');
+  assert.equal(l.mode(), 'local');
+});

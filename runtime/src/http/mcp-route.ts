@@ -1,5 +1,5 @@
 /**
- * The MCP endpoint (`spec.endpoint.path`): guards → auth → rate limit → era
+ * The MCP endpoint (`spec.endpoint.path`): guards → auth → (body) → rate limit → era
  * router. POSTs are classified per message (modern 2026-07-28 vs 2025-era);
  * GET and DELETE belong to legacy sessions. Every error on this route is a
  * JSON-RPC error body, including fastify's own (413, 415, 400 parse errors).
@@ -8,6 +8,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { classify, type McpHeaders } from '../protocol/classify.ts';
 import { ErrorCode } from '../protocol/jsonrpc.ts';
 import { sharedMetrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import { StoreUnavailableError } from '../store/types.ts';
 import type { RuntimeContext } from './context.ts';
 import { echoableId, HttpErrors, sendError, type HttpErrorSpec } from './errors.ts';
@@ -20,12 +21,23 @@ export interface McpRouteOptions {
   policy: OriginPolicy;
   legacy: LegacySessions;
   modern: ModernHandler;
+  /** Server spans per request (only when tracing is configured). */
+  tracing?: Tracing;
 }
 
 const header = (request: FastifyRequest, name: string): string | undefined => {
   const v = request.headers[name];
   return Array.isArray(v) ? v[0] : v;
 };
+
+/** The tool a single tools/call message names, if any. */
+function toolCallName(body: unknown): string | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const m = body as { method?: unknown; params?: { name?: unknown } };
+  if (m.method !== 'tools/call' || m.params === null || typeof m.params !== 'object') return undefined;
+  const name = m.params.name;
+  return typeof name === 'string' && name ? name : undefined;
+}
 
 /** Maps fastify's own errors on the route to the error table. */
 function tableEntryFor(error: FastifyError): HttpErrorSpec | undefined {
@@ -47,6 +59,7 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
   const { rt, policy, legacy, modern } = options;
   const path = rt.spec.endpoint.path;
   const maxBody = rt.spec.endpoint.maxBodyBytes;
+  options.tracing?.instrument(app, path);
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof StoreUnavailableError) {
@@ -90,7 +103,19 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
       };
       return sendError(reply, spec, { headers: outcome.headers });
     }
-    const decision = await rt.limiter.checkRequest(outcome.principal, header(request, 'mcp-session-id'));
+    request.principal = outcome.principal;
+    return undefined;
+  }
+
+  /**
+   * Rate limits, after the body is parsed (it is bounded by maxBodyBytes): a
+   * tools/call's own tool limit is then decided in the same Redis round trip.
+   */
+  async function limit(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+    const principal = request.principal;
+    if (!principal) return sendError(reply, HttpErrors.INTERNAL);
+    const tool = toolCallName(request.body);
+    const decision = await rt.limiter.checkRequest(principal, header(request, 'mcp-session-id'), tool !== undefined && rt.auth.mayUseTool(principal, tool) ? tool : undefined);
     if (!decision.ok) {
       rt.metrics.errors.inc({ category: 'rate_limited' });
       sharedMetrics.rateLimited.inc({ scope: decision.scope });
@@ -100,16 +125,17 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
         data: { scope: decision.scope, retryAfterSeconds: retryAfter },
       });
     }
-    request.principal = outcome.principal;
     return undefined;
   }
 
   const onRequest = [guard, authenticate];
+  const preHandler = limit;
 
   app.route({
     method: 'POST',
     url: path,
     onRequest,
+    preHandler,
     handler: async (request, reply) => {
       const body = request.body;
       const principal = request.principal;
@@ -139,6 +165,7 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
     method: 'GET',
     url: path,
     onRequest,
+    preHandler,
     handler: async (request, reply) => (request.principal ? legacy.get(request, reply, request.principal) : sendError(reply, HttpErrors.INTERNAL)),
   });
 
@@ -146,6 +173,7 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
     method: 'DELETE',
     url: path,
     onRequest,
+    preHandler,
     handler: async (request, reply) => (request.principal ? legacy.delete(request, reply, request.principal) : sendError(reply, HttpErrors.INTERNAL)),
   });
 

@@ -34,7 +34,13 @@ export type LimitDecision = { ok: true } | { ok: false; retryAfterSeconds: numbe
 
 /** Request-level limits (global, per principal, per session) and per-tool limits. */
 export interface RequestLimiter {
-  checkRequest(principal: Principal, sessionId: string | undefined): Promise<LimitDecision>;
+  /**
+   * The request's own limits. `tool` names the tool of a tools/call the
+   * principal may use: its limit is then decided in the same step (one Redis
+   * round trip) and kept for the `checkTool` of that call.
+   */
+  checkRequest(principal: Principal, sessionId: string | undefined, tool?: string): Promise<LimitDecision>;
+  /** The tool's limit; answered from `checkRequest`'s decision when it named the tool. */
   checkTool(principal: Principal, tool: string): Promise<LimitDecision>;
   close(): Promise<void>;
 }

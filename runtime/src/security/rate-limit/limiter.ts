@@ -1,8 +1,12 @@
 /**
  * Request-level (global, per principal, per session) and per-tool rate limits.
  *
- * With Redis: one EVALSHA per decision runs the atomic bucket script, so the
- * limits are exact across every replica of the McpServer.
+ * With Redis: one EVALSHA per HTTP request runs the atomic bucket script, so
+ * the limits are exact across every replica of the McpServer. When the HTTP
+ * layer already knows the request is a tools/call (the body is parsed before
+ * the check), it names the tool and the tool's bucket is decided in the same
+ * script call; that decision is kept for the policy layer's `checkTool`,
+ * which then costs nothing. A request no rule applies to never reaches Redis.
  *
  * Without Redis, or while it is unreachable (not `ready`, a command error, or
  * no answer within `timeoutMs`): the same buckets are kept in process memory.
@@ -12,7 +16,7 @@
  * than failing every request closed. The outage is logged once when it starts
  * and once when it ends.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Principal } from '../../backend/types.ts';
@@ -21,6 +25,8 @@ import type { RateLimitSpec } from '../../config/spec.ts';
 import { lookup } from '../../policy/glob.ts';
 import type { LimitDecision, RequestLimiter } from '../types.ts';
 import { paramsOf, retryAfterSeconds, takeAll, type BucketSpec, type BucketState } from './bucket.ts';
+import { deadlines } from './deadlines.ts';
+import { prepaidDecisions } from './prepaid.ts';
 import { BUCKET_LUA, BUCKET_SHA } from './script.ts';
 
 export interface RateLimiterDeps {
@@ -39,7 +45,10 @@ export interface RateLimiter extends RequestLimiter {
   mode(): 'redis' | 'local';
 }
 
-const hashId = (s: string): string => createHash('sha256').update(s).digest('base64url').slice(0, 22);
+const hashId = (s: string): string => hash('sha256', s, 'base64url').slice(0, 22);
+const OK: LimitDecision = Object.freeze({ ok: true });
+/** Most principals / tools whose bucket specs are kept ready-made. */
+const SPEC_CACHE = 10_000;
 
 /** The prefix for limiter keys; adds a hash tag when the configured prefix lacks one so every script stays in one slot. */
 export function limiterPrefix(keyPrefix: string, tenant: { namespace: string; name: string }): string {
@@ -49,49 +58,83 @@ export function limiterPrefix(keyPrefix: string, tenant: { namespace: string; na
   return tagged ? `${keyPrefix}rl:` : `${keyPrefix}rl:{${tenant.namespace}/${tenant.name}}:`;
 }
 
+/** A small insertion-ordered memo (oldest dropped first). */
+function memo<V>(max: number, make: (k: string) => V): (k: string) => V {
+  const m = new Map<string, V>();
+  return (k) => {
+    let v = m.get(k);
+    if (v === undefined) {
+      v = make(k);
+      if (m.size >= max) m.delete(m.keys().next().value!);
+      m.set(k, v);
+    }
+    return v;
+  };
+}
+
 /** Creates the limiter for `config.spec.rateLimits`. */
 export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps): RateLimiter {
   const limits = config.spec.rateLimits;
-  const prefix = limiterPrefix(deps.keyPrefix, config.tenant);
+  // `b:` names the string-valued bucket format (older releases kept hashes under other names).
+  const prefix = `${limiterPrefix(deps.keyPrefix, config.tenant)}b:`;
   const log = deps.logger.child({ component: 'rate-limit' });
   const timeoutMs = deps.timeoutMs ?? 250;
   const maxLocal = deps.maxLocalBuckets ?? 50_000;
   const local = new Map<string, BucketState>();
+  const race = deadlines(timeoutMs);
+  const prepaid = prepaidDecisions();
   let outage = false;
   let lastMode: 'redis' | 'local' = deps.redis ? 'redis' : 'local';
 
   const bucket = (rl: RateLimitSpec, key: string, scope: string): BucketSpec => ({ ...paramsOf(rl), key: prefix + key, scope });
+  const globalSpec = limits.global ? bucket(limits.global, 'g', 'global') : undefined;
+  const principalSpec = memo(SPEC_CACHE, (id) => bucket(limits.perPrincipal!, `p:${hashId(id)}`, 'principal'));
+  const toolSpec = memo(SPEC_CACHE, (tool): BucketSpec | null => {
+    const rl = lookup(limits.tools, tool);
+    // One bucket per tool, shared by all callers: it protects the tool's backend; fairness between callers is perPrincipal's job.
+    return rl ? bucket(rl, `t:${hashId(tool)}`, `tool:${tool}`) : null;
+  });
 
-  function takeLocal(specs: readonly BucketSpec[]): LimitDecision {
-    lastMode = 'local';
-    const now = performance.now();
-    const states = specs.map((s) => local.get(s.key));
-    const r = takeAll(states, specs, now);
+  function requestSpecs(principal: Principal, sessionId: string | undefined): BucketSpec[] {
+    const specs: BucketSpec[] = [];
+    if (globalSpec) specs.push(globalSpec);
+    if (limits.perPrincipal) specs.push(principalSpec(principal.id));
+    if (limits.perSession && sessionId) specs.push(bucket(limits.perSession, `s:${hashId(sessionId)}`, 'session'));
+    return specs;
+  }
+
+  const refusal = (spec: BucketSpec, waitMs: number): LimitDecision => ({ ok: false, retryAfterSeconds: retryAfterSeconds(waitMs), scope: spec.scope });
+
+  function takeLocalGroup(specs: readonly BucketSpec[], now: number): LimitDecision {
+    const r = takeAll(
+      specs.map((s) => local.get(s.key)),
+      specs,
+      now,
+    );
     specs.forEach((s, i) => {
       local.delete(s.key);
       local.set(s.key, r.next[i]!);
     });
     while (local.size > maxLocal) local.delete(local.keys().next().value!);
-    return r.allowed ? { ok: true } : { ok: false, retryAfterSeconds: retryAfterSeconds(r.waitMs), scope: specs[r.denied]!.scope };
+    return r.allowed ? OK : refusal(specs[r.denied]!, r.waitMs);
   }
 
-  async function evalBuckets(redis: Redis | Cluster, specs: readonly BucketSpec[]): Promise<[number, string]> {
-    const keys = specs.map((s) => s.key);
-    const args = specs.flatMap((s) => [String(s.rate), String(s.capacity)]);
+  /** The in-memory twin of the script: the tool group only when the request group admits. */
+  function takeLocal(req: readonly BucketSpec[], tool: readonly BucketSpec[]): [LimitDecision, LimitDecision] {
+    lastMode = 'local';
+    const now = performance.now();
+    const r = req.length ? takeLocalGroup(req, now) : OK;
+    if (!r.ok || !tool.length) return [r, OK];
+    return [r, takeLocalGroup(tool, now)];
+  }
+
+  async function evalBuckets(redis: Redis | Cluster, numKeys: number, args: Array<string | number>): Promise<[number, string, number, string]> {
     try {
-      return (await redis.evalsha(BUCKET_SHA, keys.length, ...keys, ...args)) as [number, string];
+      return (await redis.evalsha(BUCKET_SHA, numKeys, ...args)) as [number, string, number, string];
     } catch (err) {
       if (!/NOSCRIPT/.test((err as Error).message)) throw err;
-      return (await redis.eval(BUCKET_LUA, keys.length, ...keys, ...args)) as [number, string];
+      return (await redis.eval(BUCKET_LUA, numKeys, ...args)) as [number, string, number, string];
     }
-  }
-
-  function withTimeout<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const t = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    return Promise.race([p, t]).finally(() => clearTimeout(timer));
   }
 
   function enterOutage(reason: string): void {
@@ -100,45 +143,58 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
     log.warn({ reason }, 'Redis unreachable: rate limits fall back to per-replica local buckets');
   }
 
-  async function take(specs: readonly BucketSpec[]): Promise<LimitDecision> {
-    if (specs.length === 0) return { ok: true };
+  /** Decides the request group and then the tool group (see script.ts); both OK when neither has a bucket. */
+  async function take(req: readonly BucketSpec[], tool: readonly BucketSpec[]): Promise<[LimitDecision, LimitDecision]> {
+    const n = req.length + tool.length;
+    if (n === 0) return [OK, OK];
     const redis = deps.redis;
-    if (!redis) return takeLocal(specs);
+    if (!redis) return takeLocal(req, tool);
     if (redis.status !== 'ready') {
       enterOutage(`connection ${redis.status}`);
-      return takeLocal(specs);
+      return takeLocal(req, tool);
     }
+    const args: Array<string | number> = [];
+    for (const s of req) args.push(s.key);
+    for (const s of tool) args.push(s.key);
+    args.push(req.length);
+    for (const s of req) args.push(s.rate, s.capacity);
+    for (const s of tool) args.push(s.rate, s.capacity);
     try {
-      const [denied, waitMicros] = await withTimeout(evalBuckets(redis, specs));
+      const [rDenied, rWait, tDenied, tWait] = await race(evalBuckets(redis, n, args));
       if (outage) {
         outage = false;
         log.info('Redis reachable again: rate limits are shared across replicas');
       }
       lastMode = 'redis';
-      if (Number(denied) === 0) return { ok: true };
-      return { ok: false, retryAfterSeconds: retryAfterSeconds(Number(waitMicros) / 1000), scope: specs[Number(denied) - 1]!.scope };
+      const r = Number(rDenied) === 0 ? OK : refusal(req[Number(rDenied) - 1]!, Number(rWait) / 1000);
+      const t = Number(tDenied) === 0 ? OK : refusal(tool[Number(tDenied) - 1]!, Number(tWait) / 1000);
+      return [r, t];
     } catch (err) {
       enterOutage((err as Error).message);
-      return takeLocal(specs);
+      return takeLocal(req, tool);
     }
   }
 
   return {
     mode: () => lastMode,
-    checkRequest(principal: Principal, sessionId: string | undefined): Promise<LimitDecision> {
-      const specs: BucketSpec[] = [];
-      if (limits.global) specs.push(bucket(limits.global, 'g', 'global'));
-      if (limits.perPrincipal) specs.push(bucket(limits.perPrincipal, `p:${hashId(principal.id)}`, 'principal'));
-      if (limits.perSession && sessionId) specs.push(bucket(limits.perSession, `s:${hashId(sessionId)}`, 'session'));
-      return take(specs);
+    async checkRequest(principal: Principal, sessionId: string | undefined, tool?: string): Promise<LimitDecision> {
+      const t = tool === undefined ? null : toolSpec(tool);
+      const [r, td] = await take(requestSpecs(principal, sessionId), t ? [t] : []);
+      // The tool's decision is kept only when its bucket was looked at (the request was admitted).
+      if (t && r.ok) prepaid.put(principal.id, tool!, td);
+      return r;
     },
-    checkTool(_principal: Principal, tool: string): Promise<LimitDecision> {
-      const rl = lookup(limits.tools, tool);
-      // One bucket per tool, shared by all callers: it protects the tool's backend; fairness between callers is perPrincipal's job.
-      return take(rl ? [bucket(rl, `t:${hashId(tool)}`, `tool:${tool}`)] : []);
+    async checkTool(principal: Principal, tool: string): Promise<LimitDecision> {
+      const t = toolSpec(tool);
+      if (!t) return OK;
+      const pre = prepaid.take(principal.id, tool);
+      if (pre) return pre;
+      return (await take([], [t]))[1];
     },
     async close(): Promise<void> {
       local.clear();
+      prepaid.clear();
+      race.close();
     },
   };
 }
