@@ -15,6 +15,7 @@ import { SignJWT } from 'jose';
 import pino from 'pino';
 import { parseRuntimeConfig, type RuntimeConfigInput } from '../src/config/runtime-config.ts';
 import { createAuthenticator } from '../src/security/authenticator.ts';
+import { verifiedCache } from '../src/security/oauth/verified-cache.ts';
 import type { AuthOutcome, Authenticator } from '../src/security/types.ts';
 import { CLIENTS, signingKey, startAuthServer, type SigningKey, type TestAuthServer } from './helpers/oauth-server.ts';
 
@@ -38,7 +39,9 @@ after(async () => {
   rmSync(secretsDir, { recursive: true, force: true });
 });
 
-function oauthAuthenticator(oauth: Record<string, unknown> = {}, deps: { jwksCooldownMs?: number; verifiedCacheMs?: number } = {}): Authenticator {
+type OAuthTestDeps = Partial<Pick<Parameters<typeof createAuthenticator>[1], 'jwksCooldownMs' | 'jwksCacheMaxAgeMs' | 'verifiedCacheMs' | 'verifiedCacheMax' | 'fetch'>>;
+
+function oauthAuthenticator(oauth: Record<string, unknown> = {}, deps: OAuthTestDeps = {}): Authenticator {
   const doc: RuntimeConfigInput = {
     apiVersion: 'berth.dev/v1alpha1',
     kind: 'RuntimeConfig',
@@ -287,4 +290,86 @@ test('measure: JWT validation per request with a cached JWKS', async (t) => {
     t.diagnostic(`JWT validation (RS256, cached JWKS, ${label}): ${us.toFixed(1)} µs per request`);
     assert.ok(us < 5000, `validation took ${us} µs`);
   }
+});
+
+/** The real AS's endpoints, except that the JWKS leaves out the kids in `withdrawn` (a key the issuer stopped publishing). */
+function withdrawingFetch(withdrawn: Set<string>) {
+  return async (input: string | URL, init?: RequestInit): Promise<Response> => {
+    const res = await fetch(input, init);
+    if (!String(input).endsWith('/jwks') || res.status !== 200) return res;
+    const doc = (await res.json()) as { keys: Array<{ kid?: string }> };
+    const keys = doc.keys.filter((k) => !withdrawn.has(k.kid ?? ''));
+    return new Response(JSON.stringify({ keys }), { status: 200, headers: { 'content-type': 'application/json' } });
+  };
+}
+
+test('verified-token cache: bounded LRU, never past exp, the TTL or the key set’s life, and every hit re-checks the rule', () => {
+  let t = 1_000_000;
+  const c = verifiedCache<string>({ ttlMs: 60_000, max: 2, skewSeconds: 5, now: () => t });
+  const claims = (exp: number) => ({ iss: 'i', aud: 'a', exp });
+  const any = () => true;
+  const far = t + 3_600_000;
+  c.set('t1', { claims: claims(t / 1000 + 100), value: 'one' }, far);
+  c.set('t2', { claims: claims(t / 1000 + 100), value: 'two' }, far);
+  assert.equal(c.get('t1', any)?.value, 'one', 't1 is now the most recently used');
+  c.set('t3', { claims: claims(t / 1000 + 100), value: 'three' }, far);
+  assert.equal(c.size, 2);
+  assert.equal(c.get('t2', any), undefined, 'the least recently used entry went first');
+  assert.equal(c.get('t1', any)?.value, 'one');
+  assert.equal(c.get('t1', () => false), undefined, 'an entry failing the issuer/audience rule is not honoured');
+  assert.equal(c.get('t1', any), undefined, '…and is dropped');
+
+  c.clear();
+  c.set('short', { claims: claims(t / 1000 + 10), value: 'exp' }, far);
+  c.set('keys', { claims: claims(t / 1000 + 100), value: 'keys' }, t + 2_000);
+  t += 10_000 + 4_000;
+  assert.equal(c.get('short', any)?.value, 'exp', 'inside the clock skew past exp');
+  assert.equal(c.get('keys', any), undefined, 'not past the key set’s staleness');
+  t += 1_500;
+  assert.equal(c.get('short', any), undefined, 'never past exp + skew');
+  c.set('ttl', { claims: claims(t / 1000 + 3600), value: 'ttl' }, far);
+  t += 60_001;
+  assert.equal(c.get('ttl', any), undefined, 'never past the TTL');
+  c.set('no-exp', { claims: { iss: 'i', aud: 'a' }, value: 'x' }, far);
+  assert.equal(c.size, 0, 'claims without exp are never cached');
+  const off = verifiedCache<string>({ ttlMs: 0 });
+  off.set('t', { claims: claims(Date.now() / 1000 + 100), value: 'v' }, Infinity);
+  assert.equal(off.get('t', any), undefined, 'ttl 0 disables');
+});
+
+test('a cached token stops working once its key is withdrawn: at the key set’s max age, or at once when the key set is refetched', async () => {
+  const withdrawn = new Set<string>();
+  const auth = oauthAuthenticator({}, { fetch: withdrawingFetch(withdrawn), jwksCacheMaxAgeMs: 1_000, jwksCooldownMs: 0 });
+  const token = await forge(goodClaims());
+  assert.equal((await auth.authenticate(bearer(token))).ok, true);
+  withdrawn.add(as.keys[0]!.kid);
+  assert.equal((await auth.authenticate(bearer(token))).ok, true, 'served from the cache while the key set is fresh');
+  await new Promise((r) => setTimeout(r, 1_100));
+  assert401(await auth.authenticate(bearer(token)), /kid|signing key/);
+
+  // An unknown kid makes the key set refetch; that drops every cached verification at once.
+  withdrawn.clear();
+  const auth2 = oauthAuthenticator({}, { fetch: withdrawingFetch(withdrawn), jwksCooldownMs: 0 });
+  const t2 = await forge(goodClaims());
+  assert.equal((await auth2.authenticate(bearer(t2))).ok, true);
+  withdrawn.add(as.keys[0]!.kid);
+  assert.equal((await auth2.authenticate(bearer(t2))).ok, true, 'cached');
+  const attacker = await signingKey('attacker-2');
+  assert401(await auth2.authenticate(bearer(await forge(goodClaims(), attacker, 'never-published'))));
+  assert401(await auth2.authenticate(bearer(t2)), /kid|signing key/);
+});
+
+test('verified-token cache: a wrong-audience token is refused every time, a cached token is reused, the cache is bounded', async () => {
+  const base = as.counts.jwks;
+  const auth = oauthAuthenticator({}, { verifiedCacheMax: 2 });
+  const other = await forge({ ...goodClaims(), aud: 'http://127.0.0.1:9999/other' });
+  const good = [await forge({ ...goodClaims(), sub: 'a' }), await forge({ ...goodClaims(), sub: 'b' }), await forge({ ...goodClaims(), sub: 'c' })];
+  const first = await auth.authenticate(bearer(good[0]!));
+  assert.equal(first.ok, true);
+  for (let i = 0; i < 3; i++) assert401(await auth.authenticate(bearer(other)), /aud/);
+  const again = await auth.authenticate(bearer(good[0]!));
+  assert.equal(again, first, 'the cached outcome itself is returned (no re-verification)');
+  for (const t of good) assert.equal((await auth.authenticate(bearer(t))).ok, true);
+  assert.notEqual(await auth.authenticate(bearer(good[0]!)), first, 'evicted by the bound of 2, then verified afresh');
+  assert.equal(as.counts.jwks - base, 1, 'one key set fetch throughout');
 });

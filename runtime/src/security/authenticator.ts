@@ -12,8 +12,12 @@ export interface AuthenticatorDeps {
   /** Outbound fetch for discovery, JWKS and introspection (tests inject, default global fetch). */
   fetch?: FetchLike;
   jwksCooldownMs?: number;
+  /** See OAuthDeps.jwksCacheMaxAgeMs. */
+  jwksCacheMaxAgeMs?: number;
   /** See OAuthDeps.verifiedCacheMs. */
   verifiedCacheMs?: number;
+  /** See OAuthDeps.verifiedCacheMax. */
+  verifiedCacheMax?: number;
   apiKeyPollMs?: number;
 }
 
@@ -29,7 +33,9 @@ export function createAuthenticator(config: RuntimeConfig, deps: AuthenticatorDe
       fetch: deps.fetch,
       secretsDir: config.runtime.secretsDir,
       jwksCooldownMs: deps.jwksCooldownMs,
+      jwksCacheMaxAgeMs: deps.jwksCacheMaxAgeMs,
       verifiedCacheMs: deps.verifiedCacheMs,
+      verifiedCacheMax: deps.verifiedCacheMax,
     });
   }
   if (auth.apiKeys) {

@@ -6,7 +6,6 @@
  * holds no token, so nothing downstream can pass it on.
  */
 import type { Logger } from 'pino';
-import type { JWTVerifyGetKey } from 'jose';
 import type { McpServerSpec } from '../../config/spec.ts';
 import type { Principal } from '../../backend/types.ts';
 import type { AuthOutcome, AuthRequest, Authenticator } from '../types.ts';
@@ -15,7 +14,7 @@ import { bearerChallenge, bearerToken } from './challenge.ts';
 import { missingScopes, principalFromClaims, toolScopesFor } from './claims.ts';
 import { discoverIssuer, type FetchLike, type IssuerMetadata } from './discovery.ts';
 import { createIntrospector } from './introspection.ts';
-import { TokenError, looksLikeJwt, remoteKeySet, safeAlgorithms, verifyJwt } from './jwt.ts';
+import { TokenError, looksLikeJwt, remoteKeySet, safeAlgorithms, verifyJwt, type RemoteKeySet } from './jwt.ts';
 import { metadataPaths, metadataUrlFor, protectedResourceMetadata } from './resource-metadata.ts';
 import { verifiedCache } from './verified-cache.ts';
 
@@ -36,12 +35,14 @@ export interface OAuthDeps {
   introspectionCacheMs?: number;
   /** Retry delay after a failed issuer discovery (default 10 s). */
   discoveryRetryMs?: number;
-  /** How long a verified JWT skips the signature check (expiry is still checked every time); 0 disables. Default 60 s. */
+  /** How long a verified JWT is reused without a new signature check (never past its `exp` or its key set's max age); 0 disables. Default 60 s. */
   verifiedCacheMs?: number;
+  /** Most verified JWTs kept (default 10,000). */
+  verifiedCacheMax?: number;
 }
 
 interface KeySource {
-  getKey?: JWTVerifyGetKey;
+  keys?: RemoteKeySet;
   introspect?: (token: string) => Promise<Record<string, unknown>>;
 }
 
@@ -60,7 +61,13 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
   const metadata = protectedResourceMetadata({ resource: audience, issuer, scopes: allScopes });
   const staticMetadataUrl = deps.publicUrl ? metadataUrlFor(deps.publicUrl) : /^https?:\/\//.test(audience) ? metadataUrlFor(audience) : undefined;
 
-  const verified = verifiedCache({ ttlMs: deps.verifiedCacheMs ?? 60_000 });
+  const verified = verifiedCache<AuthOutcome>({ ttlMs: deps.verifiedCacheMs ?? 60_000, max: deps.verifiedCacheMax, skewSeconds: skew });
+  /** The rule every cached verification must still meet: this issuer, this audience. */
+  const sameRule = (claims: Record<string, unknown>): boolean => {
+    if (claims['iss'] !== issuer) return false;
+    const aud = claims['aud'];
+    return aud === audience || (Array.isArray(aud) && aud.includes(audience));
+  };
 
   // Issuer metadata is discovered lazily so the runtime starts while the AS is down.
   let sources: Promise<KeySource> | undefined;
@@ -74,7 +81,8 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
     const out: KeySource = {};
     const jwksUri = spec.jwksUri || meta?.jwks_uri;
     if (jwksUri) {
-      out.getKey = remoteKeySet(jwksUri, { fetch: fetchImpl, cooldownMs: deps.jwksCooldownMs, cacheMaxAgeMs: deps.jwksCacheMaxAgeMs });
+      // A refetched key set drops every cached verification: a withdrawn key takes effect at once.
+      out.keys = remoteKeySet(jwksUri, { fetch: fetchImpl, cooldownMs: deps.jwksCooldownMs, cacheMaxAgeMs: deps.jwksCacheMaxAgeMs, onFetch: () => verified.clear() });
     }
     const intro = spec.introspection;
     if (intro) {
@@ -93,7 +101,7 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
         cacheMs: deps.introspectionCacheMs,
       });
     }
-    if (!out.getKey && !out.introspect) throw new Error(`issuer ${issuer} advertises no jwks_uri and no introspection is configured`);
+    if (!out.keys && !out.introspect) throw new Error(`issuer ${issuer} advertises no jwks_uri and no introspection is configured`);
     log.info({ issuer, jwksUri: jwksUri ?? null, introspection: Boolean(out.introspect) }, 'Resolved OAuth token validation');
     return out;
   }
@@ -126,19 +134,37 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
     return { ok: false, status: 401, headers: { 'www-authenticate': header }, message };
   }
 
-  async function validate(token: string): Promise<Record<string, unknown>> {
+  /** Validated claims; `keysUntil` when they come from a JWT verified against one known key set (cacheable). */
+  async function validate(token: string): Promise<{ claims: Record<string, unknown>; keysUntil?: number }> {
     const src = await keySources().catch(() => {
       throw new TokenError('token validation unavailable (authorization server metadata not reachable)');
     });
-    if (src.getKey && looksLikeJwt(token)) {
-      const hit = verified.get(token, Math.floor(Date.now() / 1000), skew);
-      if (hit) return hit;
-      const claims = await verifyJwt(token, src.getKey, { issuer, audience: audience!, algorithms, clockSkewSeconds: skew });
-      verified.set(token, claims);
-      return claims;
+    if (src.keys && looksLikeJwt(token)) {
+      const keysBefore = src.keys.keysUntil();
+      const claims = await verifyJwt(token, src.keys.getKey, { issuer, audience: audience!, algorithms, clockSkewSeconds: skew });
+      const keysAfter = src.keys.keysUntil();
+      // Cacheable only when verified against one known key set (none was fetched midway, except the first).
+      return keysBefore === keysAfter || keysBefore === 0 ? { claims, keysUntil: keysAfter } : { claims };
     }
-    if (src.introspect) return src.introspect(token);
+    if (src.introspect) return { claims: await src.introspect(token) };
     throw new TokenError('unsupported token format');
+  }
+
+  /** The outcome for validated claims: a principal, or 401/403. */
+  function decide(req: AuthRequest, claims: Record<string, unknown>): AuthOutcome {
+    const principal = principalFromClaims(claims, issuer);
+    if (!principal) return unauthorized(req, 'invalid token: no sub or client_id', 'invalid_token');
+    const missing = missingScopes(principal.scopes, spec.requiredScopes);
+    if (missing.length) {
+      const header = bearerChallenge({
+        error: 'insufficient_scope',
+        errorDescription: `missing scope: ${missing.join(' ')}`,
+        scope: spec.requiredScopes,
+        resourceMetadata: metadataUrl(req),
+      });
+      return { ok: false, status: 403, headers: { 'www-authenticate': header }, message: `insufficient scope: requires ${missing.join(' ')}` };
+    }
+    return Object.freeze({ ok: true, principal });
   }
 
   return {
@@ -147,27 +173,20 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
       const token = bearerToken(req.headers);
       if (token === undefined) return unauthorized(req, 'missing bearer token');
       if (token === null) return unauthorized(req, 'malformed Authorization header', 'invalid_request');
-      let claims: Record<string, unknown>;
+      const hit = verified.get(token, sameRule);
+      if (hit) return hit.value;
+      let v: Awaited<ReturnType<typeof validate>>;
       try {
-        claims = await validate(token);
+        v = await validate(token);
       } catch (err) {
         const reason = err instanceof TokenError ? err.message : 'invalid token';
         log.debug({ reason }, 'Refused bearer token');
         return unauthorized(req, `invalid token: ${reason}`, 'invalid_token');
       }
-      const principal = principalFromClaims(claims, issuer);
-      if (!principal) return unauthorized(req, 'invalid token: no sub or client_id', 'invalid_token');
-      const missing = missingScopes(principal.scopes, spec.requiredScopes);
-      if (missing.length) {
-        const header = bearerChallenge({
-          error: 'insufficient_scope',
-          errorDescription: `missing scope: ${missing.join(' ')}`,
-          scope: spec.requiredScopes,
-          resourceMetadata: metadataUrl(req),
-        });
-        return { ok: false, status: 403, headers: { 'www-authenticate': header }, message: `insufficient scope: requires ${missing.join(' ')}` };
-      }
-      return { ok: true, principal };
+      const outcome = decide(req, v.claims);
+      // Only successes are kept (a refusal's challenge depends on the request's Host).
+      if (outcome.ok && v.keysUntil !== undefined) verified.set(token, { claims: v.claims, value: outcome }, v.keysUntil);
+      return outcome;
     },
     mayUseTool(principal: Principal, tool: string): boolean {
       const needed = toolScopesFor(spec.toolScopes, tool);

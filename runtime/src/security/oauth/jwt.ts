@@ -23,20 +23,36 @@ export interface JwksOptions {
   /** Keys older than this are refetched before use (default 10 min). */
   cacheMaxAgeMs?: number;
   timeoutMs?: number;
+  /** Called after every successful fetch of the key set (e.g. to drop verifications made with the old one). */
+  onFetch?: () => void;
+}
+
+export interface RemoteKeySet {
+  getKey: JWTVerifyGetKey;
+  /** Epoch ms when the key set fetched last goes stale (its fetch time + the max age); 0 before the first fetch. */
+  keysUntil(): number;
 }
 
 /** A cached, rotating remote key set: refetched on an unknown `kid` at most once per cooldown. */
-export function remoteKeySet(jwksUri: string, o: JwksOptions = {}): JWTVerifyGetKey {
+export function remoteKeySet(jwksUri: string, o: JwksOptions = {}): RemoteKeySet {
+  const maxAge = o.cacheMaxAgeMs ?? 600_000;
   const opts: Parameters<typeof createRemoteJWKSet>[1] = {
     cooldownDuration: o.cooldownMs ?? 30_000,
-    cacheMaxAge: o.cacheMaxAgeMs ?? 600_000,
+    cacheMaxAge: maxAge,
     timeoutDuration: o.timeoutMs ?? 5_000,
   };
-  if (o.fetch) {
-    const f = o.fetch;
-    opts[customFetch] = (url, init) => f(url, init as RequestInit);
-  }
-  return createRemoteJWKSet(new URL(jwksUri), opts);
+  let fetchedAt = 0;
+  const f: FetchLike = o.fetch ?? ((u, i) => fetch(u, i));
+  opts[customFetch] = async (url, init) => {
+    const started = Date.now();
+    const res = await f(url, init as RequestInit);
+    if (res.status === 200) {
+      fetchedAt = started;
+      o.onFetch?.();
+    }
+    return res;
+  };
+  return { getKey: createRemoteJWKSet(new URL(jwksUri), opts), keysUntil: () => (fetchedAt ? fetchedAt + maxAge : 0) };
 }
 
 export interface JwtCheck {

@@ -1,40 +1,90 @@
 /**
- * A small cache of tokens whose signature and claims were already verified,
- * keyed by the token's SHA-256. Every request still re-checks expiry; the
- * cache only skips repeating the signature check for at most `ttlMs`, which
- * is shorter than the key set's own cache, so a withdrawn key stops working
- * no later than it would without this cache.
+ * Access tokens whose JWT signature and claims were already verified, keyed
+ * by the token's SHA-256 (the token itself is not kept), with the outcome
+ * computed from them, so a repeated token costs one hash and one map lookup.
+ *
+ * An entry is honoured until the earliest of:
+ *  - the token's `exp` (plus the configured clock skew, as the verifier allows),
+ *  - `ttlMs` after it was verified,
+ *  - `keysUntil`: when the key set it was verified against goes stale
+ *    (fetch time + the JWKS cache's max age), so the cache never outlives the
+ *    key set the signature was checked with.
+ * The authenticator also clears the cache whenever the key set is refetched.
+ * A key withdrawn from the issuer's JWKS therefore stops being accepted no
+ * later than it would without this cache.
+ *
+ * Every hit re-checks `iss` and `aud` against the caller's rule, so an entry
+ * can never admit a token for another issuer or audience. At most `max`
+ * entries are kept; the least recently used goes first.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
-export interface VerifiedCache {
-  get(token: string, nowSeconds: number, skewSeconds: number): Record<string, unknown> | undefined;
-  set(token: string, claims: Record<string, unknown>): void;
+export interface CachedVerification<T> {
+  claims: Record<string, unknown>;
+  /** What the caller derived from the claims (e.g. its auth outcome). */
+  value: T;
 }
 
-/** Creates the cache (insertion-ordered eviction at `max` entries). */
-export function verifiedCache(opts: { ttlMs?: number; max?: number; now?: () => number } = {}): VerifiedCache {
+export interface VerifiedCache<T> {
+  get(token: string, check: (claims: Record<string, unknown>) => boolean): CachedVerification<T> | undefined;
+  /** `keysUntil`: epoch ms when the key set used for the verification is stale. */
+  set(token: string, entry: CachedVerification<T>, keysUntil: number): void;
+  clear(): void;
+  readonly size: number;
+}
+
+export interface VerifiedCacheOptions {
+  /** Longest reuse of one verification (default 60 s); 0 disables the cache. */
+  ttlMs?: number;
+  /** Most entries (default 10,000). */
+  max?: number;
+  /** Seconds of clock skew granted past `exp` (as the verifier grants). */
+  skewSeconds?: number;
+  now?: () => number;
+}
+
+interface Entry<T> extends CachedVerification<T> {
+  until: number;
+}
+
+/** The SHA-256 of a token, the cache key. */
+export const tokenKey = (token: string): string => hash('sha256', token, 'base64url');
+
+/** Creates the cache. */
+export function verifiedCache<T>(opts: VerifiedCacheOptions = {}): VerifiedCache<T> {
   const ttl = opts.ttlMs ?? 60_000;
-  const max = opts.max ?? 10_000;
+  const max = Math.max(1, opts.max ?? 10_000);
+  const skewMs = (opts.skewSeconds ?? 0) * 1000;
   const now = opts.now ?? Date.now;
-  const map = new Map<string, { until: number; claims: Record<string, unknown> }>();
-  const key = (t: string) => createHash('sha256').update(t).digest('base64url');
+  const map = new Map<string, Entry<T>>();
   return {
-    get(token, nowSeconds, skew) {
-      const k = key(token);
+    get(token, check) {
+      if (ttl <= 0 || map.size === 0) return undefined;
+      const k = tokenKey(token);
       const hit = map.get(k);
       if (!hit) return undefined;
-      const exp = hit.claims['exp'];
-      if (hit.until < now() || typeof exp !== 'number' || exp + skew < nowSeconds) {
-        map.delete(k);
-        return undefined;
-      }
-      return hit.claims;
+      map.delete(k);
+      if (hit.until <= now() || !check(hit.claims)) return undefined;
+      // Re-inserted: the Map's order is the recency order.
+      map.set(k, hit);
+      return hit;
     },
-    set(token, claims) {
+    set(token, entry, keysUntil) {
       if (ttl <= 0) return;
-      if (map.size >= max) map.delete(map.keys().next().value!);
-      map.set(key(token), { until: now() + ttl, claims });
+      const exp = entry.claims['exp'];
+      if (typeof exp !== 'number') return;
+      const until = Math.min(now() + ttl, exp * 1000 + skewMs, keysUntil);
+      if (until <= now()) return;
+      const k = tokenKey(token);
+      map.delete(k);
+      while (map.size >= max) map.delete(map.keys().next().value!);
+      map.set(k, { ...entry, until });
+    },
+    clear() {
+      map.clear();
+    },
+    get size() {
+      return map.size;
     },
   };
 }
