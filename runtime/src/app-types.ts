@@ -23,6 +23,8 @@ export interface AppDeps {
   replicaId?: string;
   /** Owner routing across replicas (createLegacyCluster); absent = single process. */
   cluster?: LegacyCluster;
+  /** OpenTelemetry tracing (startTracing); absent = untraced. */
+  tracing?: import('./observability/tracing.ts').Tracing;
 }
 
 export interface BerthApp {

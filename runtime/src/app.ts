@@ -119,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<BerthApp> {
     policy: buildOriginPolicy(spec.endpoint, config.runtime.listen.host),
     legacy,
     modern: createModernHandler(rt, listen),
+    ...(deps.tracing && { tracing: deps.tracing }),
   });
   app.addHook('onClose', async () => {
     changes.stop();

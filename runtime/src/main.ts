@@ -15,6 +15,7 @@ import { resolveRedisUrl } from './config/load.ts';
 import type { RuntimeConfig } from './config/runtime-config.ts';
 import { createLogger } from './observability/logger.ts';
 import { sharedMetrics } from './observability/metrics.ts';
+import { startTracing } from './observability/tracing.ts';
 import { withPolicy } from './policy/with-policy.ts';
 import { createAuthenticator } from './security/authenticator.ts';
 import { createRateLimiter } from './security/rate-limit/limiter.ts';
@@ -151,6 +152,9 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
   let app: BerthApp;
   let backend: Backend;
   try {
+    // Invalid OTEL_* settings fail here, before anything starts; untraced, no SDK is loaded.
+    const tracing = await startTracing(env, { tenant: config.tenant, replicaId, logger });
+    if (tracing) cleanups.push(['tracing', () => tracing.shutdown()]);
     const stores = await createStores(config, logger, replicaId, env);
     cleanups.push(['stores', () => stores.close()]);
     const auth = createAuthenticator(config, { logger });
@@ -164,7 +168,7 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
     cleanups.push(['backend', () => policed.close(Date.now())]);
     const cluster = stores.redis && stores.keys ? await createCluster(config, { redis: stores.redis, keys: stores.keys, events: stores.events, backend, replicaId, logger }) : undefined;
     const admin = { report: () => policed.auditReport(), refresh: () => policed.refreshAudit(), token: internalTokenReader(config) };
-    const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId, admin, ...(cluster && { cluster }) };
+    const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId, admin, ...(cluster && { cluster }), ...(tracing && { tracing }) };
     app = await buildApp(deps);
     cleanups.push(['http', () => app.app.close()]);
     await app.app.listen({ host: config.runtime.listen.host, port: config.runtime.listen.port });
@@ -193,6 +197,8 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
         // The app's drain closes the backend, the stores' sessions/events/bus, auth, limits and HTTP.
         await app.drain();
         await release('stores');
+        // Last: the spans of the drained requests are exported before exit.
+        await release('tracing');
       } catch (error) {
         logger.error({ err: error }, 'Drain failed');
         await release();

@@ -8,6 +8,7 @@ import type { Backend, ClientContext, ExchangeSink } from '../backend/types.ts';
 import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from '../protocol/jsonrpc.ts';
 import { toolInterruptedResult, toolTimeoutResult } from '../protocol/tool-result.ts';
 import type { AppMetrics } from '../observability/metrics.ts';
+import { exchangeSpan, type ExchangeSpan } from '../observability/tracing.ts';
 
 /** How an exchange's messages reach the client. */
 export interface Delivery {
@@ -59,6 +60,8 @@ export class Exchange implements ExchangeSink {
   private waitingOnClient = 0;
   private remainingMs = 0;
   private doneCallbacks: Array<() => void> | undefined;
+  /** The backend span, when the request is traced. */
+  private span: ExchangeSpan | undefined;
 
   constructor(host: ExchangeHost, ctx: Omit<ClientContext, 'signal'>, request: JsonRpcRequest, delivery: Delivery, channel?: ClientRequestChannel) {
     this.host = host;
@@ -93,9 +96,10 @@ export class Exchange implements ExchangeSink {
   /** Calls the backend; the response is delivered when it settles (unless the exchange ended first). */
   start(): void {
     this.host.tracker.add(this);
+    this.span = exchangeSpan(this.host.backend.kind, this.message, this.ctx);
     let pending: Promise<JsonRpcResponse>;
     try {
-      pending = this.host.backend.handle(this.ctx, this.message, this);
+      pending = this.span ? this.span.run(() => this.host.backend.handle(this.ctx, this.message, this)) : this.host.backend.handle(this.ctx, this.message, this);
     } catch (error) {
       pending = Promise.reject(error);
     }
@@ -146,6 +150,7 @@ export class Exchange implements ExchangeSink {
   cancel(reason: string): void {
     if (this.done) return;
     this.controller.abort(new Error(reason));
+    this.span?.end('cancelled');
     this.settle('cancelled', undefined);
     this.delivery.abandon();
   }
@@ -167,6 +172,7 @@ export class Exchange implements ExchangeSink {
     if (response.id !== this.message.id) response = { ...response, id: this.message.id } as JsonRpcResponse;
     const json = JSON.stringify(response);
     const outcome = forced ?? ('error' in response ? 'error' : (response.result as { isError?: unknown }).isError === true ? 'tool_error' : 'ok');
+    this.span?.end(outcome, response);
     this.settle(outcome, json.length);
     this.delivery.final(response, json);
   }

@@ -6,6 +6,7 @@
  * builds reach the upstream.
  */
 import { Agent, request, type Dispatcher } from 'undici';
+import { withTraceContext } from '../../observability/tracing.ts';
 import { PeerFailure } from '../bridge/peer.ts';
 import { SseParser, type SseEvent } from './sse.ts';
 
@@ -128,7 +129,8 @@ export class UpstreamHttp {
       res = await request(this.url, {
         method,
         // Berth's injected headers first; the protocol headers win over a misconfigured injection.
-        headers: { ...this.#headers(), ...headers },
+        // The trace context (when traced) is the backend exchange's span, never the client's header.
+        headers: withTraceContext({ ...this.#headers(), ...headers }),
         body,
         dispatcher: this.#agent,
         signal,
