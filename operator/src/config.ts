@@ -113,6 +113,18 @@ export const OperatorConfig = z
       })
       .strict()
       .default(() => ({ enabled: true, urlTemplate: 'http://{name}.{namespace}.svc:8080/admin/audit', refreshSeconds: 600, timeoutMs: 2000 })),
+    /** OpenTelemetry traces of the runtime pods (rendered as their OTEL_* env). */
+    tracing: z
+      .object({
+        /** Base URL of an OTLP/HTTP collector (traces go to <url>/v1/traces); empty: tracing off. */
+        otlpEndpoint: z.union([z.literal(''), z.url({ protocol: /^https?$/ })]).default(''),
+        /** Fraction of new traces recorded; a caller's sampled traceparent is always followed. */
+        samplingRatio: z.number().min(0).max(1).default(1),
+        /** Where the collector lives, for the NetworkPolicy egress allow (empty: its port anywhere). */
+        networkPolicyPeers: z.array(Peer).default([]),
+      })
+      .strict()
+      .default(() => ({ otlpEndpoint: '', samplingRatio: 1, networkPolicyPeers: [] })),
     leaderElection: z
       .object({
         enabled: z.boolean().default(true),

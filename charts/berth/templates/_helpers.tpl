@@ -101,6 +101,10 @@ app.kubernetes.io/component: redis
     "packageEgress" .Values.networkPolicy.packageEgress
     "operatorPeer" $operatorPeer)
   "audit" (dict "enabled" .Values.audit.enabled "refreshSeconds" .Values.audit.refreshSeconds)
+  "tracing" (dict
+    "otlpEndpoint" .Values.tracing.otlpEndpoint
+    "samplingRatio" (float64 .Values.tracing.samplingRatio)
+    "networkPolicyPeers" .Values.tracing.networkPolicyPeers)
   "leaderElection" (dict
     "enabled" .Values.leaderElection.enabled
     "namespace" .Release.Namespace

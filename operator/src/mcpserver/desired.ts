@@ -32,6 +32,7 @@ import {
 import { networkPolicySpec } from './network-policy.ts';
 import { mergePodOverrides, parsePodTemplate, type PodOverrides } from './pod-template.ts';
 import { referencedConfigMaps, referencedSecrets, sourcePackage } from './references.ts';
+import { tracingEnv } from './tracing.ts';
 
 /** Credentials the reconciler owns (random, so they can't come from the pure render). */
 export interface TenantCredentials {
@@ -177,6 +178,7 @@ export function renderDesired(input: RenderInput): RenderResult {
     { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
     { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ...tracingEnv(config.tracing, { namespace: mcp.metadata.namespace, name }),
   ];
   const pkg = sourcePackage(spec);
   const initContainers = pkg

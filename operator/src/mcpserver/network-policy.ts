@@ -2,7 +2,8 @@
  * The default-deny NetworkPolicy of one McpServer and its explicit allows:
  * DNS, Redis, peer replicas (owner forwarding), the operator (audit reads),
  * the tenant's ingressFrom/egressTo, the upstream port of a remote source,
- * and the package registry when an init container installs a package.
+ * the trace collector when tracing is on, and the package registry when an
+ * init container installs a package.
  */
 import type { McpServerSpec } from '../../../runtime/src/config/spec.ts';
 import type { OperatorConfig } from '../config.ts';
@@ -51,6 +52,11 @@ export function networkPolicySpec({ name, spec, config, redisPort }: NetworkPoli
     egress.push(rule);
   }
   if (spec.source.remote) egress.push({ ports: [{ protocol: 'TCP', port: urlPort(spec.source.remote.url) }] });
+  if (config.tracing.otlpEndpoint) {
+    const rule: Rule = { ports: [{ protocol: 'TCP', port: urlPort(config.tracing.otlpEndpoint) }] };
+    if (config.tracing.networkPolicyPeers.length) rule.to = config.tracing.networkPolicyPeers;
+    egress.push(rule);
+  }
   if (sourcePackage(spec)) egress.push(...np.packageEgress);
   egress.push(...np.egressTo, ...spec.networkPolicy.egressTo);
 
