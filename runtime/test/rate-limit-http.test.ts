@@ -50,7 +50,8 @@ async function start(rateLimits: Record<string, unknown>): Promise<TestApp> {
     },
     mayUseTool: (p: Principal, tool: string) => tool !== 'echo' || p.scopes.includes('tools'),
   };
-  const limiter = createRateLimiter(config, { redis: client, keyPrefix: 'berth:{test/http}:', logger: silent });
+  // Without leases, so every request's round trip shows (leases are covered in security-rate-limit).
+  const limiter = createRateLimiter(config, { redis: client, keyPrefix: 'berth:{test/http}:', logger: silent, maxLease: 0 });
   const backend = withPolicy(createEchoBackend(), config, { authenticator: auth, limiter, logger: silent });
   return startApp({ backend, spec, auth, limiter });
 }

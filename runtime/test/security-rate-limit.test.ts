@@ -306,13 +306,14 @@ test('a real Redis Cluster: three clients still admit exactly limit + burst', as
 test('measure: limiter round trip', async (t) => {
   const rl = { global: { requestsPerSecond: 1e6, burst: 0 }, perPrincipal: { requestsPerSecond: 1e6, burst: 0 } };
   const conn = await client();
-  const remote = limiter(rl, { redis: conn });
+  const remote = limiter(rl, { redis: conn, maxLease: 0 });
+  const leasing = limiter(rl, { redis: conn });
   const local = limiter(rl);
   const n0 = 2000;
   const p0 = process.hrtime.bigint();
   for (let i = 0; i < n0; i++) await conn.ping();
   t.diagnostic(`redis PING round trip (baseline): ${(Number(process.hrtime.bigint() - p0) / 1000 / n0).toFixed(1)} µs`);
-  for (const [label, l] of [['redis (global + principal, one EVALSHA)', remote], ['local fallback', local]] as const) {
+  for (const [label, l] of [['redis (global + principal, one EVALSHA)', remote], ['redis with leased tokens (default)', leasing], ['local fallback', local]] as const) {
     for (let i = 0; i < 200; i++) await l.checkRequest(alice, undefined);
     const n = 2000;
     const start = process.hrtime.bigint();
@@ -332,7 +333,7 @@ async function commandCalls(): Promise<Record<string, number>> {
 
 test('a tools/call costs one Redis round trip: request and tool limits in one EVALSHA, the tool decision kept for checkTool', async () => {
   const generous = { requestsPerSecond: 1000, burst: 0 };
-  const l = limiter({ global: generous, perPrincipal: generous, perSession: generous, tools: { 'search*': { requestsPerMinute: 2, burst: 0 } } }, { redis: await client() });
+  const l = limiter({ global: generous, perPrincipal: generous, perSession: generous, tools: { 'search*': { requestsPerMinute: 2, burst: 0 } } }, { redis: await client(), maxLease: 0 });
   await redis.cli('FLUSHALL');
   await l.checkRequest(alice, 'warm-up'); // loads the script once
   await redis.cli('CONFIG', 'RESETSTAT');
@@ -387,4 +388,28 @@ test('the local fallback keeps the same one-step semantics', async () => {
   const r = await l.checkRequest(alice, undefined, 'echo');
   assert.equal(!r.ok && r.scope, 'principal');
   assert.equal(l.mode(), 'local');
+});
+
+test('leased tokens: busy buckets skip most round trips and never admit more than the limit across replicas', async () => {
+  // 1,000 tokens, refilled at 0.1/s: a lease of 10 per replica (1% of the capacity).
+  const rl = { global: { requestsPerMinute: 6, burst: 994 }, perPrincipal: { requestsPerSecond: 1000, burst: 0 } };
+  const ls = [0, 1, 2].map(async () => limiter(rl, { redis: await client(), leaseMs: 100_000 }));
+  const [a, b, c] = await Promise.all(ls);
+  await redis.cli('FLUSHALL');
+  await redis.cli('CONFIG', 'RESETSTAT');
+  let admitted = 0;
+  for (let i = 0; i < 300; i++) for (const l of [a!, b!, c!]) if ((await l.checkRequest(alice, undefined)).ok) admitted++;
+  assert.equal(admitted, 900);
+  const scripts = (await commandCalls())['evalsha'] ?? 0;
+  assert.ok(scripts <= 900 / 11 + 3, `${scripts} script calls for 900 decisions`);
+  const rest = await Promise.all([a!, b!, c!].flatMap((l) => Array.from({ length: 100 }, () => l.checkRequest(bob, undefined))));
+  const total = admitted + rest.filter((d) => d.ok).length;
+  assert.ok(total <= 1000, `never more than the bucket: ${total}`);
+  assert.ok(total >= 1000 - 3 * 10, `at most one lease per replica left unspent: ${total}`);
+  for (const d of rest) if (!d.ok) assert.equal(d.scope, 'global');
+  // Small buckets never lease: every decision is exact and shared.
+  const small = limiter({ perPrincipal: { requestsPerMinute: 60, burst: 100 } }, { redis: await client(), leaseMs: 100_000 });
+  await redis.cli('CONFIG', 'RESETSTAT');
+  for (let i = 0; i < 5; i++) await small.checkRequest(alice, undefined);
+  assert.equal((await commandCalls())['evalsha'], 5);
 });

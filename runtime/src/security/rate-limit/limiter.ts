@@ -7,6 +7,8 @@
  * the check), it names the tool and the tool's bucket is decided in the same
  * script call; that decision is kept for the policy layer's `checkTool`,
  * which then costs nothing. A request no rule applies to never reaches Redis.
+ * Busy buckets (200 tokens or more) also lease a few tokens per replica and
+ * spend them without a round trip; see lease.ts for what that trades.
  *
  * Without Redis, or while it is unreachable (not `ready`, a command error, or
  * no answer within `timeoutMs`): the same buckets are kept in process memory.
@@ -26,6 +28,7 @@ import { lookup } from '../../policy/glob.ts';
 import type { LimitDecision, RequestLimiter } from '../types.ts';
 import { paramsOf, retryAfterSeconds, takeAll, type BucketSpec, type BucketState } from './bucket.ts';
 import { deadlines } from './deadlines.ts';
+import { leases } from './lease.ts';
 import { prepaidDecisions } from './prepaid.ts';
 import { BUCKET_LUA, BUCKET_SHA } from './script.ts';
 
@@ -38,12 +41,24 @@ export interface RateLimiterDeps {
   timeoutMs?: number;
   /** Most buckets kept in memory by the fallback (default 50,000). */
   maxLocalBuckets?: number;
+  /** Largest token lease per bucket and replica (default 100; 0 = every decision asks Redis). */
+  maxLease?: number;
+  /** How long leased tokens stay usable (default 1 s). */
+  leaseMs?: number;
 }
 
 export interface RateLimiter extends RequestLimiter {
   /** Where the last decision was made. */
   mode(): 'redis' | 'local';
 }
+
+interface LeasedSpec extends BucketSpec {
+  /** Lease size this bucket asks for (0 = none). */
+  lease: number;
+}
+
+/** {request denied, its wait µs, tool denied, its wait µs, lease granted per bucket…} */
+type ScriptResult = [number, string, number, string, ...number[]];
 
 const hashId = (s: string): string => hash('sha256', s, 'base64url').slice(0, 22);
 const OK: LimitDecision = Object.freeze({ ok: true });
@@ -83,20 +98,24 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
   const local = new Map<string, BucketState>();
   const race = deadlines(timeoutMs);
   const prepaid = prepaidDecisions();
+  const leased = leases({ maxLease: deps.maxLease, leaseMs: deps.leaseMs });
   let outage = false;
   let lastMode: 'redis' | 'local' = deps.redis ? 'redis' : 'local';
 
-  const bucket = (rl: RateLimitSpec, key: string, scope: string): BucketSpec => ({ ...paramsOf(rl), key: prefix + key, scope });
+  const bucket = (rl: RateLimitSpec, key: string, scope: string): LeasedSpec => {
+    const p = paramsOf(rl);
+    return { ...p, key: prefix + key, scope, lease: leased.want(p) };
+  };
   const globalSpec = limits.global ? bucket(limits.global, 'g', 'global') : undefined;
   const principalSpec = memo(SPEC_CACHE, (id) => bucket(limits.perPrincipal!, `p:${hashId(id)}`, 'principal'));
-  const toolSpec = memo(SPEC_CACHE, (tool): BucketSpec | null => {
+  const toolSpec = memo(SPEC_CACHE, (tool): LeasedSpec | null => {
     const rl = lookup(limits.tools, tool);
     // One bucket per tool, shared by all callers: it protects the tool's backend; fairness between callers is perPrincipal's job.
     return rl ? bucket(rl, `t:${hashId(tool)}`, `tool:${tool}`) : null;
   });
 
-  function requestSpecs(principal: Principal, sessionId: string | undefined): BucketSpec[] {
-    const specs: BucketSpec[] = [];
+  function requestSpecs(principal: Principal, sessionId: string | undefined): LeasedSpec[] {
+    const specs: LeasedSpec[] = [];
     if (globalSpec) specs.push(globalSpec);
     if (limits.perPrincipal) specs.push(principalSpec(principal.id));
     if (limits.perSession && sessionId) specs.push(bucket(limits.perSession, `s:${hashId(sessionId)}`, 'session'));
@@ -128,12 +147,12 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
     return [r, takeLocalGroup(tool, now)];
   }
 
-  async function evalBuckets(redis: Redis | Cluster, numKeys: number, args: Array<string | number>): Promise<[number, string, number, string]> {
+  async function evalBuckets(redis: Redis | Cluster, numKeys: number, args: Array<string | number>): Promise<ScriptResult> {
     try {
-      return (await redis.evalsha(BUCKET_SHA, numKeys, ...args)) as [number, string, number, string];
+      return (await redis.evalsha(BUCKET_SHA, numKeys, ...args)) as ScriptResult;
     } catch (err) {
       if (!/NOSCRIPT/.test((err as Error).message)) throw err;
-      return (await redis.eval(BUCKET_LUA, numKeys, ...args)) as [number, string, number, string];
+      return (await redis.eval(BUCKET_LUA, numKeys, ...args)) as ScriptResult;
     }
   }
 
@@ -144,7 +163,7 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
   }
 
   /** Decides the request group and then the tool group (see script.ts); both OK when neither has a bucket. */
-  async function take(req: readonly BucketSpec[], tool: readonly BucketSpec[]): Promise<[LimitDecision, LimitDecision]> {
+  async function take(req: readonly LeasedSpec[], tool: readonly LeasedSpec[]): Promise<[LimitDecision, LimitDecision]> {
     const n = req.length + tool.length;
     if (n === 0) return [OK, OK];
     const redis = deps.redis;
@@ -153,14 +172,23 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
       enterOutage(`connection ${redis.status}`);
       return takeLocal(req, tool);
     }
+    const all = tool.length ? [...req, ...tool] : req;
+    if (leased.takeAll(all.map((s) => s.key))) return [OK, OK];
     const args: Array<string | number> = [];
-    for (const s of req) args.push(s.key);
-    for (const s of tool) args.push(s.key);
+    for (const s of all) args.push(s.key);
     args.push(req.length);
-    for (const s of req) args.push(s.rate, s.capacity);
-    for (const s of tool) args.push(s.rate, s.capacity);
+    const asked: string[] = [];
+    for (const s of all) {
+      const want = leased.ask(s.key, s.lease);
+      if (want > 0) asked.push(s.key);
+      args.push(s.rate, s.capacity, want);
+    }
     try {
-      const [rDenied, rWait, tDenied, tWait] = await race(evalBuckets(redis, n, args));
+      const res = await race(evalBuckets(redis, n, args)).finally(() => {
+        for (const k of asked) leased.grant(k, 0);
+      });
+      const [rDenied, rWait, tDenied, tWait] = res;
+      for (let i = 0; i < n; i++) leased.grant(all[i]!.key, Number(res[4 + i] ?? 0));
       if (outage) {
         outage = false;
         log.info('Redis reachable again: rate limits are shared across replicas');
@@ -194,6 +222,7 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
     async close(): Promise<void> {
       local.clear();
       prepaid.clear();
+      leased.clear();
       race.close();
     },
   };

@@ -14,10 +14,14 @@
  * group leaves the (charged) request group admitted — the same outcome as
  * checking the request and then the tool one after the other.
  *
- * KEYS[i]               bucket i (the first ARGV[1] form the request group)
- * ARGV[1]               size of the request group
- * ARGV[2i], ARGV[2i+1]  rate (tokens/s) and capacity of bucket i
- * returns {request denied index (0 = admitted), its wait µs, tool denied index (0 = admitted or none), its wait µs}
+ * A charged bucket may also hand out a lease: up to `want` extra tokens the
+ * replica then spends locally (see lease.ts). They leave the shared bucket
+ * at once, so leasing can never admit more than the limit.
+ *
+ * KEYS[i]                          bucket i (the first ARGV[1] form the request group)
+ * ARGV[1]                          size of the request group
+ * ARGV[3i-1], ARGV[3i], ARGV[3i+1] rate (tokens/s), capacity and wanted lease of bucket i
+ * returns {request denied index (0 = admitted), its wait µs, tool denied index (0 = admitted or none), its wait µs, lease granted per bucket…}
  */
 import { createHash } from 'node:crypto';
 
@@ -29,8 +33,8 @@ local nreq = tonumber(ARGV[1])
 local vals = redis.call('MGET', unpack(KEYS))
 local tokens, stamps = {}, {}
 local function fill(i)
-  local rate = tonumber(ARGV[2 * i])
-  local cap = tonumber(ARGV[2 * i + 1])
+  local rate = tonumber(ARGV[3 * i - 1])
+  local cap = tonumber(ARGV[3 * i])
   local k, ts
   local v = vals[i]
   if v then
@@ -57,21 +61,31 @@ local function group(from, to)
   end
   return deny, wait
 end
+local out = {0, '0', 0, '0'}
+for i = 1, n do out[4 + i] = 0 end
 local function charge(from, to)
   for i = from, to do
-    local rate = tonumber(ARGV[2 * i])
-    local cap = tonumber(ARGV[2 * i + 1])
-    redis.call('SET', KEYS[i], string.format('%.17g:%.0f', tokens[i] - 1, stamps[i]), 'PX', math.ceil(cap / rate * 1000) + 1000)
+    local rate = tonumber(ARGV[3 * i - 1])
+    local cap = tonumber(ARGV[3 * i])
+    local want = tonumber(ARGV[3 * i + 1])
+    local extra = math.min(want, math.floor(tokens[i] - 1))
+    if extra < 0 then extra = 0 end
+    out[4 + i] = extra
+    redis.call('SET', KEYS[i], string.format('%.17g:%.0f', tokens[i] - 1 - extra, stamps[i]), 'PX', math.ceil(cap / rate * 1000) + 1000)
   end
 end
 local rdeny, rwait = group(1, nreq)
 if rdeny > 0 then
-  return {rdeny, string.format('%.0f', math.ceil(rwait)), 0, '0'}
+  out[1] = rdeny
+  out[2] = string.format('%.0f', math.ceil(rwait))
+  return out
 end
 local tdeny, twait = group(nreq + 1, n)
 charge(1, nreq)
 if tdeny == 0 then charge(nreq + 1, n) end
-return {0, '0', tdeny, string.format('%.0f', math.ceil(twait))}
+out[3] = tdeny
+out[4] = string.format('%.0f', math.ceil(twait))
+return out
 `;
 
 export const BUCKET_SHA = createHash('sha1').update(BUCKET_LUA).digest('hex');

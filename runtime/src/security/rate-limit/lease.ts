@@ -1,0 +1,106 @@
+/**
+ * Leased tokens: a replica that charges a large bucket in Redis takes a few
+ * extra tokens with it and spends them locally, so most decisions on busy
+ * buckets need no Redis round trip at all.
+ *
+ * Leased tokens leave the shared bucket when they are granted, so leasing
+ * never admits more than the limit. The price is the other direction: tokens
+ * a replica holds are not available to the other replicas, and tokens not
+ * spent within `leaseMs` are dropped. So across the McpServer a bucket may
+ * refuse up to (replicas − 1) × lease tokens early, and lose up to one lease
+ * per replica per `leaseMs`. Leases are sized at most 1% of the bucket's
+ * capacity (and at most `leaseMs` worth of its rate, at most `maxLease`), so
+ * buckets under 200 tokens never lease and stay exact.
+ */
+import type { BucketParams } from './bucket.ts';
+
+export interface LeaseOptions {
+  /** Largest lease per bucket (default 100 tokens); 0 disables leasing. */
+  maxLease?: number;
+  /** How long leased tokens stay usable (default 1 s). */
+  leaseMs?: number;
+  /** Most buckets with a lease kept (default 10,000). */
+  maxBuckets?: number;
+  now?: () => number;
+}
+
+export interface Leases {
+  /** The lease size wanted for a bucket (0 = this bucket never leases). */
+  want(p: BucketParams): number;
+  /** Spends one leased token from every key, or none when any key has none. */
+  takeAll(keys: readonly string[]): boolean;
+  /**
+   * How many tokens to ask Redis for on top of the one this decision needs:
+   * the top-up to `size`, or 0 while another decision's request for this key
+   * is still in flight (concurrent misses must not each lease a full batch).
+   * A non-zero answer must be followed by `grant` (or `grant(key, 0)`).
+   */
+  ask(key: string, size: number): number;
+  /** Adds `tokens` granted by Redis to the key's lease and ends its pending ask. */
+  grant(key: string, tokens: number): void;
+  clear(): void;
+}
+
+interface Lease {
+  tokens: number;
+  until: number;
+}
+
+/** Creates the lease table. */
+export function leases(o: LeaseOptions = {}): Leases {
+  const maxLease = o.maxLease ?? 100;
+  const leaseMs = o.leaseMs ?? 1_000;
+  const maxBuckets = o.maxBuckets ?? 10_000;
+  const now = o.now ?? (() => performance.now());
+  const map = new Map<string, Lease>();
+  const asking = new Set<string>();
+
+  const live = (key: string, t: number): Lease | undefined => {
+    const l = map.get(key);
+    if (l && (l.until <= t || l.tokens < 1)) {
+      map.delete(key);
+      return undefined;
+    }
+    return l;
+  };
+
+  return {
+    want(p) {
+      if (maxLease <= 0) return 0;
+      const n = Math.min(maxLease, Math.floor(p.capacity / 100), Math.floor((p.rate * leaseMs) / 1000));
+      // A lease of one token would halve the round trips at best while making the bucket inexact.
+      return n >= 2 ? n : 0;
+    },
+    takeAll(keys) {
+      if (map.size === 0) return false;
+      const t = now();
+      for (const k of keys) if (!live(k, t)) return false;
+      for (const k of keys) map.get(k)!.tokens -= 1;
+      return true;
+    },
+    ask(key, size) {
+      if (size <= 0 || asking.has(key)) return 0;
+      const want = size - (live(key, now())?.tokens ?? 0);
+      if (want <= 0) return 0;
+      asking.add(key);
+      return want;
+    },
+    grant(key, tokens) {
+      asking.delete(key);
+      if (tokens <= 0) return;
+      const t = now();
+      const l = live(key, t);
+      if (l) {
+        l.tokens += tokens;
+        l.until = t + leaseMs;
+        return;
+      }
+      if (map.size >= maxBuckets) map.delete(map.keys().next().value!);
+      map.set(key, { tokens, until: t + leaseMs });
+    },
+    clear() {
+      map.clear();
+      asking.clear();
+    },
+  };
+}
