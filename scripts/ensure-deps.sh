@@ -13,3 +13,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # The Debian package starts a system-wide redis; tests run their own servers.
 if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server >/dev/null 2>&1 || true; fi
+# The bench's open-loop load generator (Go, pinned in bench/tools/go.mod),
+# built once into ~/.cache/berth/bin; a no-op when cached. Needs npm ci first.
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -x "$root/node_modules/.bin/node" ]; then
+  "$root/node_modules/.bin/node" "$root/bench/src/loadgen.ts"
+fi

@@ -1,7 +1,8 @@
-// One load run, started pinned to its own core by the harness. Closed loop
-// (N connections, each sends when the last answer arrived) measures
-// throughput; open loop (requests launched on a fixed schedule, latency
-// counted from the scheduled time) measures latency with queueing visible.
+// One closed-loop load run (N connections, each sends when its last answer
+// arrived), started pinned to its own core by the harness: it measures
+// throughput. Latency at a fixed rate is berth-loadgen's (loadgen.ts): a
+// Node process scheduling with timers cannot hold a constant rate of
+// thousands of requests/s without becoming the tail it measures.
 // Input: a JSON LoadSpec in argv[2]; output: one JSON LoadResult line.
 import { Pool } from 'undici';
 
@@ -12,11 +13,9 @@ export interface LoadSpec {
   body: string;
   connections: number;
   durationSeconds: number;
-  /** Open loop at this many requests/s. */
-  rate?: number;
   /** A response body must contain this text to count as a success. */
   expect?: string;
-  /** Closed loop only: stop after this many requests (or at the duration, whichever is first). */
+  /** Stop after this many requests (or at the duration, whichever is first). */
   maxRequests?: number;
 }
 
@@ -42,14 +41,14 @@ let errors = 0;
 let counter = 0;
 const parts = spec.body.split('$ID');
 
-async function once(scheduledAt: number): Promise<void> {
+async function once(sentAt: number): Promise<void> {
   counter += 1;
   const body = parts.join(String(counter));
   try {
     const res = await pool.request({ path: url.pathname, method: 'POST', headers: spec.headers, body });
     const text = await res.body.text();
     if (res.statusCode !== 200 || (spec.expect && !text.includes(spec.expect))) errors += 1;
-    else latencies.push(performance.now() - scheduledAt);
+    else latencies.push(performance.now() - sentAt);
   } catch {
     errors += 1;
   }
@@ -57,28 +56,12 @@ async function once(scheduledAt: number): Promise<void> {
 
 const started = performance.now();
 const endAt = started + spec.durationSeconds * 1000;
-if (spec.rate) {
-  const interval = 1000 / spec.rate;
-  const inflight = new Set<Promise<void>>();
-  let next = started;
-  while (performance.now() < endAt) {
-    const now = performance.now();
-    while (next <= now) {
-      const p = once(next).finally(() => inflight.delete(p));
-      inflight.add(p);
-      next += interval;
-    }
-    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(5, next - performance.now()))));
-  }
-  await Promise.all(inflight);
-} else {
-  await Promise.all(
-    Array.from({ length: spec.connections }, async () => {
-      const max = spec.maxRequests ?? Infinity;
-      while (performance.now() < endAt && counter < max) await once(performance.now());
-    }),
-  );
-}
+await Promise.all(
+  Array.from({ length: spec.connections }, async () => {
+    const max = spec.maxRequests ?? Infinity;
+    while (performance.now() < endAt && counter < max) await once(performance.now());
+  }),
+);
 const elapsed = (performance.now() - started) / 1000;
 await pool.close();
 latencies.sort((a, b) => a - b);

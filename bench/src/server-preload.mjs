@@ -31,3 +31,61 @@ if (profileFile) {
     });
   });
 }
+
+// SIGTTIN / SIGTTOU (with $BERTH_BENCH_LOOP_FILE): start / stop watching the
+// event loop over one window (the open-loop run): the delay histogram
+// (perf_hooks.monitorEventLoopDelay: how late a timer ran, i.e. how long the
+// loop was blocked) and every GC pause by kind. The stop writes them as JSON.
+// Off outside the window, so closed-loop CPU per call is not affected.
+const loopFile = process.env.BERTH_BENCH_LOOP_FILE;
+if (loopFile) {
+  const { monitorEventLoopDelay, PerformanceObserver, constants } = await import('node:perf_hooks');
+  const kinds = {
+    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
+  };
+  const RESOLUTION_MS = 1;
+  let histogram;
+  let gc = {};
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = kinds[e.detail?.kind] ?? 'other';
+      const g = (gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0, over1ms: 0, over5ms: 0 });
+      g.count += 1;
+      g.totalMs += e.duration;
+      g.maxMs = Math.max(g.maxMs, e.duration);
+      if (e.duration > 1) g.over1ms += 1;
+      if (e.duration > 5) g.over5ms += 1;
+    }
+  });
+  let startedAt = 0;
+  process.on('SIGTTIN', () => {
+    histogram?.disable();
+    histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+    histogram.enable();
+    gc = {};
+    observer.observe({ entryTypes: ['gc'] });
+    startedAt = performance.now();
+  });
+  process.on('SIGTTOU', () => {
+    if (!histogram) return;
+    histogram.disable();
+    observer.disconnect();
+    // The histogram counts how late each 1 ms timer fired (ns), resolution included.
+    const ms = (ns) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+    const h = histogram;
+    const round = (n) => Math.round(n * 100) / 100;
+    for (const g of Object.values(gc)) (g.totalMs = round(g.totalMs)), (g.maxMs = round(g.maxMs));
+    writeFileSync(
+      loopFile,
+      JSON.stringify({
+        seconds: round((performance.now() - startedAt) / 1000),
+        loopDelayMs: { p50: round(ms(h.percentile(50))), p99: round(ms(h.percentile(99))), p999: round(ms(h.percentile(99.9))), max: round(ms(h.max)), samples: h.count },
+        gc,
+      }),
+    );
+    histogram = undefined;
+  });
+}
