@@ -3,9 +3,15 @@
  * back (JSON or SSE), unbuffered. A failure before the owner answered is
  * reported to the caller (who may take the session over); a failure after is
  * a broken stream, which the client resumes with `Last-Event-ID`.
+ *
+ * Connections to owners are kept alive and reused. A refused connection
+ * still means nothing listens at the owner's address; a reused connection
+ * the owner had already closed (its keep-alive timeout raced our request)
+ * means nothing of the kind, so the request is sent once more on a fresh
+ * connection before any conclusion is drawn.
  */
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ServerResponse } from 'node:http';
 
 /** Headers that describe one connection, not the request (RFC 9110 §7.6.1), plus those the hop recomputes. */
@@ -34,31 +40,78 @@ export type ForwardResult =
   /** The owner could not be reached; nothing was written to the client. `refused` = nothing listens there. */
   | { ok: false; refused: boolean; error: Error };
 
-/** Forwards and pipes; resolves when the response is done (or failed). */
+/** Error codes of a kept-alive socket the peer closed before it read our request. */
+const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE']);
+
+/** How long an idle connection to an owner is kept (owners close theirs after `timeouts.keepAliveSeconds`, at least 1 s). */
+export const IDLE_SOCKET_MS = 2_000;
+
+export interface Forwarder {
+  /** Forwards and pipes; resolves when the response is done (or failed). */
+  forward(input: ForwardInput): Promise<ForwardResult>;
+  /** Closes the idle kept-alive connections; forwards still in flight finish on theirs. */
+  close(): void;
+}
+
+/** A forwarder with its own keep-alive connection pool. */
+export function createForwarder(options: { idleSocketMs?: number } = {}): Forwarder {
+  const agentOptions = { keepAlive: true, timeout: options.idleSocketMs ?? IDLE_SOCKET_MS };
+  const http = new HttpAgent(agentOptions);
+  const https = new HttpsAgent(agentOptions);
+  return {
+    forward: (input) => forwardWith(input, (secure) => (secure ? https : http)),
+    close() {
+      closeIdle(http);
+      closeIdle(https);
+    },
+  };
+}
+
+/** Destroys an agent's idle sockets only (Agent.destroy would also cut responses still being forwarded). */
+function closeIdle(agent: HttpAgent | HttpsAgent): void {
+  for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+}
+
+/** Forwards on a connection of its own (no reuse); resolves when the response is done (or failed). */
 export function forward(input: ForwardInput): Promise<ForwardResult> {
+  return forwardWith(input, () => false);
+}
+
+type AgentFor = (secure: boolean) => HttpAgent | HttpsAgent | false;
+
+async function forwardWith(input: ForwardInput, agentFor: AgentFor): Promise<ForwardResult> {
   const target = new URL(input.url, input.baseUrl);
   const headers: OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(input.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
   Object.assign(headers, input.extraHeaders);
   if (input.body !== undefined) headers['content-length'] = Buffer.byteLength(input.body);
-  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  const secure = target.protocol === 'https:';
+  const first = await attempt(input, target, headers, agentFor(secure));
+  if (first !== 'stale') return first;
+  const second = await attempt(input, target, headers, false);
+  return second === 'stale' ? { ok: false, refused: false, error: new Error('the owner closed a fresh connection before answering') } : second;
+}
 
+/** One try; 'stale' = a reused connection turned out closed before the owner answered (nothing was written to the client). */
+function attempt(input: ForwardInput, target: URL, headers: OutgoingHttpHeaders, agent: HttpAgent | HttpsAgent | false): Promise<ForwardResult | 'stale'> {
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
     let answered = false;
     let settled = false;
-    const done = (r: ForwardResult) => {
+    const done = (r: ForwardResult | 'stale') => {
       if (settled) return;
       settled = true;
       clearTimeout(connectTimer);
       input.signal.removeEventListener('abort', onAbort);
       resolve(r);
     };
-    const req = send(target, { method: input.method, headers, agent: false });
+    const req: ClientRequest = send(target, { method: input.method, headers, agent });
     const connectTimer = setTimeout(() => {
       if (!answered) req.destroy(Object.assign(new Error('owner did not answer in time'), { code: 'ETIMEDOUT' }));
     }, input.connectTimeoutMs);
     const onAbort = () => req.destroy();
-    input.signal.addEventListener('abort', onAbort, { once: true });
+    if (input.signal.aborted) onAbort();
+    else input.signal.addEventListener('abort', onAbort, { once: true });
 
     req.on('response', (upstream) => {
       answered = true;
@@ -89,6 +142,10 @@ export function forward(input: ForwardInput): Promise<ForwardResult> {
       if (answered) {
         input.res.destroy();
         done({ ok: true, status: 502 });
+        return;
+      }
+      if (req.reusedSocket && !input.signal.aborted && error.code !== undefined && STALE_SOCKET.has(error.code)) {
+        done('stale');
         return;
       }
       done({ ok: false, refused: error.code === 'ECONNREFUSED', error });

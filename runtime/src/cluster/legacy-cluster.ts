@@ -11,7 +11,7 @@ import { ErrorCode, errorResponse, type JsonRpcRequest } from '../protocol/jsonr
 import type { RedisClient } from '../store/redis/connection.ts';
 import type { Keys } from '../store/redis/keys.ts';
 import type { EventStore } from '../store/types.ts';
-import { forward } from './forward.ts';
+import { createForwarder } from './forward.ts';
 import { createInflight, type Execute, type Inflight, type RecoveryOutcome } from './inflight.ts';
 import { FORWARDED_BY, signForward, verifyForward } from './internal-auth.ts';
 import { createOwnership, type Ownership } from './ownership.ts';
@@ -83,6 +83,8 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
   });
   const inflight: Inflight = createInflight({ redis: opts.redis, keys: opts.keys, events: opts.events, ownership, logger, idleTimeoutSeconds: opts.idleTimeoutSeconds });
   const watchers = new Set<AbortController>();
+  // Kept-alive connections to owners: a forwarded call costs no TCP handshake.
+  const forwarder = createForwarder();
   let draining = false;
 
   const unavailable = (reply: FastifyReply, message: string): 'handled' => {
@@ -124,7 +126,7 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
         };
         reply.raw.once('close', onClose);
         const token = ownership.tokens()[0] ?? '';
-        const result = await forward({
+        const result = await forwarder.forward({
           baseUrl: route.url,
           method: request.method,
           url: path,
@@ -183,6 +185,7 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
     },
     async stop() {
       for (const w of watchers) w.abort();
+      forwarder.close();
       await ownership.stop();
     },
   };

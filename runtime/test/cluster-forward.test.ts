@@ -1,0 +1,151 @@
+/** Forwarding to a session owner over kept-alive connections: reuse, a stale reused socket, and a dead owner. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { createForwarder, type ForwardInput } from '../src/cluster/forward.ts';
+
+interface Owner {
+  url: string;
+  server: Server;
+  connections: number;
+  requests: number;
+  close(): Promise<void>;
+}
+
+async function owner(onRequest: (req: IncomingMessage, res: ServerResponse, o: Owner) => void): Promise<Owner> {
+  const sockets = new Set<Socket>();
+  const o = { connections: 0, requests: 0 } as Owner;
+  const server = createServer((req, res) => {
+    o.requests++;
+    onRequest(req, res, o);
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on('connection', (s) => {
+    o.connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  o.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  o.server = server;
+  o.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return o;
+}
+
+/** A client response to forward into: a real loopback HTTP exchange, whose body the test reads. */
+async function through(forward: (res: ServerResponse) => Promise<unknown>): Promise<{ result: unknown; status: number; body: string }> {
+  let result: unknown;
+  const front = createServer(async (_req, res) => {
+    result = await forward(res);
+    if (!res.headersSent) res.writeHead(599).end();
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  try {
+    const res = await fetch(`http://127.0.0.1:${(front.address() as AddressInfo).port}/`);
+    const body = await res.text();
+    return { result, status: res.status, body };
+  } finally {
+    front.closeAllConnections();
+    await new Promise<void>((r) => front.close(() => r()));
+  }
+}
+
+const input = (baseUrl: string, res: ServerResponse): ForwardInput => ({
+  baseUrl,
+  method: 'POST',
+  url: '/mcp',
+  headers: { 'content-type': 'application/json' },
+  extraHeaders: {},
+  body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
+  res,
+  signal: new AbortController().signal,
+  connectTimeoutMs: 5000,
+});
+
+const answer = (req: IncomingMessage, res: ServerResponse): void => {
+  let body = '';
+  req.on('data', (c: Buffer) => (body += c));
+  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+};
+
+test('forwarded requests reuse one kept-alive connection to the owner', async () => {
+  const o = await owner((req, res) => answer(req, res));
+  const forwarder = createForwarder();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await through((res) => forwarder.forward(input(o.url, res)));
+      assert.deepEqual(r.result, { ok: true, status: 200 });
+      assert.equal(r.body, '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    }
+    assert.equal(o.requests, 3);
+    assert.equal(o.connections, 1, 'one TCP connection for three forwards');
+  } finally {
+    forwarder.close();
+    await o.close();
+  }
+});
+
+test('a reused connection the owner closed is retried once on a fresh one, not taken for a dead owner', async () => {
+  let served = 0;
+  const o = await owner((req, res) => {
+    served++;
+    // The second request arrives on the kept-alive socket, which the owner drops (as when its keep-alive timeout races the request).
+    if (served === 2) {
+      req.socket.destroy();
+      return;
+    }
+    answer(req, res);
+  });
+  const forwarder = createForwarder();
+  try {
+    assert.deepEqual((await through((res) => forwarder.forward(input(o.url, res)))).result, { ok: true, status: 200 });
+    const second = await through((res) => forwarder.forward(input(o.url, res)));
+    assert.deepEqual(second.result, { ok: true, status: 200 }, 'answered after the retry');
+    assert.equal(second.body, '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    assert.equal(o.requests, 3, 'the request was sent once more');
+    assert.equal(o.connections, 2, 'on a fresh connection');
+  } finally {
+    forwarder.close();
+    await o.close();
+  }
+});
+
+test('an owner that is gone is reported as refused, even after its connection was kept alive', async () => {
+  const o = await owner((req, res) => answer(req, res));
+  const forwarder = createForwarder();
+  try {
+    assert.deepEqual((await through((res) => forwarder.forward(input(o.url, res)))).result, { ok: true, status: 200 });
+    await o.close();
+    const r = await through((res) => forwarder.forward(input(o.url, res)));
+    const result = r.result as { ok: boolean; refused: boolean };
+    assert.equal(result.ok, false);
+    assert.equal(result.refused, true, 'nothing listens there: the owner is dead');
+    assert.equal(r.status, 599, 'nothing was written to the client');
+  } finally {
+    forwarder.close();
+  }
+});
+
+test('closing the forwarder drops idle connections but lets a forward in flight finish', async () => {
+  const o = await owner((req, res) => {
+    if (o.requests === 1) answer(req, res);
+    else setTimeout(() => answer(req, res), 200);
+  });
+  const forwarder = createForwarder();
+  try {
+    assert.deepEqual((await through((res) => forwarder.forward(input(o.url, res)))).result, { ok: true, status: 200 });
+    const slow = through((res) => forwarder.forward(input(o.url, res)));
+    await new Promise((r) => setTimeout(r, 50));
+    forwarder.close();
+    const r = await slow;
+    assert.deepEqual(r.result, { ok: true, status: 200 });
+    assert.equal(r.body, '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    assert.equal(o.requests, 2, 'on its own connection, not cut and sent again');
+  } finally {
+    await o.close();
+  }
+});
