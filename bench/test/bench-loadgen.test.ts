@@ -1,0 +1,88 @@
+// berth-loadgen, the open-loop generator: it sends on schedule with the
+// rung's headers and a fresh id per request, counts only 2xx answers with the
+// expected text, and counts latency from the scheduled send — a generator
+// that was stopped for a while reports the wait, not just the service time.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ensureLoadgen, openLoop, type OpenLoopResult, type OpenLoopSpec } from '../src/loadgen.ts';
+
+async function serve(handler: (req: IncomingMessage, body: string, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c));
+    req.on('end', () => handler(req, body, res));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  return { server, url: `http://127.0.0.1:${port}/mcp` };
+}
+
+const close = (s: Server): Promise<void> => new Promise((r) => (s.closeAllConnections(), s.close(() => r())));
+
+const base = (url: string): OpenLoopSpec => ({
+  url,
+  headers: { 'content-type': 'application/json', 'mcp-session-id': 'sess-1' },
+  body: '{"jsonrpc":"2.0","id":$ID,"method":"tools/call"}',
+  rate: 200,
+  durationSeconds: 1,
+  warmupSeconds: 0.2,
+  connections: 8,
+  expect: 'hello',
+});
+
+test('sends every scheduled request with the headers and a fresh id, and checks each answer', { timeout: 60_000 }, async () => {
+  const ids: number[] = [];
+  const sessions = new Set<string | undefined>();
+  const { server, url } = await serve((req, body, res) => {
+    const id = (JSON.parse(body) as { id: number }).id;
+    ids.push(id);
+    sessions.add(req.headers['mcp-session-id'] as string | undefined);
+    // Every 10th: a 500; every 10th + 5: a 200 without the expected text.
+    if (id % 10 === 0) return res.writeHead(500).end('{"error":"hello"}');
+    res.writeHead(200, { 'content-type': 'application/json' }).end(id % 10 === 5 ? '{"result":"nope"}' : '{"result":"hello"}');
+  });
+  try {
+    const r = await openLoop(base(url), 1);
+    // 0.2 s warm-up + 1 s at 200/s: 240 requests, 200 of them measured.
+    assert.equal(r.sent, 200);
+    assert.equal(new Set(ids).size, ids.length, 'no id is sent twice');
+    assert.ok(ids.length >= 235 && ids.length <= 240, `${ids.length} requests reached the server`);
+    assert.deepEqual([...sessions], ['sess-1']);
+    assert.equal(r.errors + r.total, 200);
+    assert.ok(r.errors >= 36 && r.errors <= 44, `a 500 and a 200 without the text are errors (${r.errors})`);
+    assert.match(r.firstError ?? '', /HTTP (500|200)/);
+    assert.ok(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.max);
+    assert.match(r.generator, /vegeta v12/);
+  } finally {
+    await close(server);
+  }
+});
+
+test('latency counts from the scheduled send: a generator stopped for 300 ms reports the wait', { timeout: 60_000 }, async () => {
+  const { server, url } = await serve((_req, _body, res) => res.writeHead(200).end('hello'));
+  try {
+    const bin = await ensureLoadgen();
+    const spec = { ...base(url), durationSeconds: 2, warmupSeconds: 0 };
+    const child = spawn(bin, [JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const closed = new Promise<number | null>((r) => child.on('close', r));
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGCONT');
+    assert.equal(await closed, 0);
+    const r = JSON.parse(out) as OpenLoopResult;
+    assert.equal(r.errors, 0);
+    assert.equal(r.sent, 400, 'the schedule is kept: the missed sends go out after the stop');
+    assert.ok(r.lagMax >= 250, `the generator knows it was late (${r.lagMax} ms)`);
+    assert.ok(r.max >= 250, `the late requests' latency includes the wait (${r.max} ms)`);
+    // ~60 of 400 requests were due during the stop: well over 1%.
+    assert.ok(r.p99 >= 100, `p99 ${r.p99} ms reflects the stall`);
+    assert.ok(r.serviceP99 < r.p99, `timed from the actual send the stall hides (${r.serviceP99} < ${r.p99})`);
+  } finally {
+    await close(server);
+  }
+});
