@@ -289,6 +289,16 @@ test('traced: server and backend spans in both eras, linked across a remote upst
     assert.equal(listingServer?.kind, SERVER);
     assert.equal(listingServer?.parentSpanId, '', 'a caller without traceparent starts a new trace at the server span');
 
+    // An upstream that went away: the call fails as a transient failure, and the span says so.
+    const late = await connect(front.url, { pin: '2026-07-28' }, { authorization: `Bearer ${API_KEY}` });
+    await upstream.stop();
+    const lost = await late.client.callTool({ name: 'uuid', arguments: {} });
+    assert.equal(lost.isError, true, JSON.stringify(lost));
+    await late.client.close();
+    const lostSpan = await receiver.waitFor('a transient backend span', (spans) => spans.find((s) => s.service === 'front-svc' && s.name === 'tools/call uuid'));
+    assert.equal(lostSpan.attributes['berth.backend.outcome'], 'transient');
+    assert.equal(lostSpan.status, STATUS_ERROR);
+
     // Nothing secret or caller-provided beyond names reaches any span.
     const everything = JSON.stringify(receiver.spans);
     for (const secret of [API_KEY, UPSTREAM_SECRET, ARGUMENT_MARKER, 'Bearer']) assert.ok(!everything.includes(secret), `no span carries ${secret}`);

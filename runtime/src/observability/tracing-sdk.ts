@@ -76,12 +76,15 @@ class ServerFrame implements TraceFrame {
   readonly context: Context;
   /** The server span when this frame is a request's (undefined in an exchange's frame). */
   readonly span: Span | undefined;
+  /** The backend span when this frame is an exchange's. */
+  private readonly backend: BackendSpan | undefined;
   private described = false;
 
-  constructor(owner: SdkTracing, context: Context, span: Span | undefined) {
+  constructor(owner: SdkTracing, context: Context, span: Span | undefined, backend?: BackendSpan) {
     this.owner = owner;
     this.context = context;
     this.span = span;
+    this.backend = backend;
   }
 
   exchange(kind: Backend['kind'], request: JsonRpcRequest, ctx: Pick<ClientContext, 'era' | 'protocolVersion'>): ExchangeSpan {
@@ -96,6 +99,10 @@ class ServerFrame implements TraceFrame {
   inject(headers: Record<string, string>): void {
     propagator.inject(this.context, headers, defaultTextMapSetter);
   }
+
+  peerFailed(outcome: 'transient' | 'fatal'): void {
+    this.backend?.peerFailed(outcome);
+  }
 }
 
 class BackendSpan implements ExchangeSpan {
@@ -103,6 +110,7 @@ class BackendSpan implements ExchangeSpan {
   private readonly frame: ServerFrame;
   private readonly owner: SdkTracing;
   private ended = false;
+  private peerFailure: 'transient' | 'fatal' | undefined;
 
   constructor(owner: SdkTracing, parent: Context, kind: Backend['kind'], request: JsonRpcRequest, ctx: Pick<ClientContext, 'era' | 'protocolVersion'>) {
     this.owner = owner;
@@ -121,7 +129,11 @@ class BackendSpan implements ExchangeSpan {
     // In-process modules are internal work; stdio children and remote upstreams are calls out.
     const spanKind = kind === 'module' ? SpanKind.INTERNAL : SpanKind.CLIENT;
     this.span = owner.tracer.startSpan(name === undefined ? request.method : `${request.method} ${name}`, { kind: spanKind, attributes }, parent);
-    this.frame = new ServerFrame(owner, trace.setSpan(parent, this.span), undefined);
+    this.frame = new ServerFrame(owner, trace.setSpan(parent, this.span), undefined, this);
+  }
+
+  peerFailed(outcome: 'transient' | 'fatal'): void {
+    this.peerFailure = outcome;
   }
 
   run<T>(fn: () => T): T {
@@ -131,7 +143,7 @@ class BackendSpan implements ExchangeSpan {
   end(outcome: ExchangeOutcome, response?: JsonRpcResponse): void {
     if (this.ended) return;
     this.ended = true;
-    const result = backendOutcome(outcome, response);
+    const result = outcome !== 'ok' && this.peerFailure ? this.peerFailure : backendOutcome(outcome, response);
     this.span.setAttributes({ [Attr.backendOutcome]: result, [Attr.exchangeOutcome]: outcome });
     if (response && 'error' in response) this.span.setAttribute(Attr.jsonrpcErrorCode, response.error.code);
     if (result !== 'ok') {

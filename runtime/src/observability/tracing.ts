@@ -33,6 +33,8 @@ export interface TraceFrame {
   exchange(kind: Backend['kind'], request: JsonRpcRequest, ctx: Pick<ClientContext, 'era' | 'protocolVersion'>): ExchangeSpan;
   /** Writes `traceparent` (and `tracestate`) of the active span into `headers`. */
   inject(headers: Record<string, string>): void;
+  /** The backend's peer failed (no-op outside an exchange's frame). */
+  peerFailed(outcome: 'transient' | 'fatal'): void;
 }
 
 /** A running tracer of one runtime. */
@@ -64,6 +66,15 @@ export function withTraceContext(headers: Record<string, string>): Record<string
   const frame = storage?.getStore();
   if (frame !== undefined) frame.inject(headers);
   return headers;
+}
+
+/**
+ * Records on the active backend span that its peer (stdio child, remote
+ * upstream) failed: the client sees an `isError` result either way, but the
+ * span tells a transport failure from the tool's own error.
+ */
+export function notePeerFailure(outcome: 'transient' | 'fatal'): void {
+  storage?.getStore()?.peerFailed(outcome);
 }
 
 export interface StartTracingOptions {
