@@ -344,7 +344,8 @@ async function waitHealthy(c: Component, pid: number, logFile: string, check: ()
   });
 }
 
-function kwokNode(name: string, zone: string): V1Node {
+/** A simulated node (kwok manages its status): 16 CPU, 64 GiB, 110 pods. */
+export function kwokNode(name: string, zone: string): V1Node {
   return {
     apiVersion: 'v1',
     kind: 'Node',
