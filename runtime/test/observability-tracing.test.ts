@@ -19,6 +19,7 @@ import pino from 'pino';
 import { loadLocalRuntimeConfig } from '../src/config/manifest.ts';
 import { startRuntime, type RuntimeHandle } from '../src/main.ts';
 import { repoRoot, runBerth } from './cli-helpers.ts';
+import { EVERYTHING_BIN, runtimeConfig } from './fixtures/stdio/harness.ts';
 
 // Recorded from the first line on: every module this process resolves from now on.
 const resolved: string[] = [];
@@ -309,6 +310,29 @@ test('traced: server and backend spans in both eras, linked across a remote upst
   } finally {
     await front?.stop();
     await upstream.stop();
+  }
+});
+
+test('traced: a stdio backend’s exchange is a client span under the request', async () => {
+  const config = runtimeConfig({ stdio: { command: [EVERYTHING_BIN, 'stdio'], instances: { mode: 'shared', min: 1, max: 1 } } }, { name: 'everything', runtime: { listen: { host: '127.0.0.1', port: 0 } } });
+  const runtime = await startRuntime(config, { ...quiet, env: tracingEnv() });
+  try {
+    const traceId = randomHex(16);
+    const { client } = await connect(runtime.url, { pin: '2026-07-28' }, { traceparent: `00-${traceId}-${randomHex(8)}-01` });
+    assert.equal(text(await client.callTool({ name: 'echo', arguments: { message: ARGUMENT_MARKER } })), `Echo: ${ARGUMENT_MARKER}`);
+    await client.close();
+    const backend = await receiver.waitFor('a stdio backend span', (spans) =>
+      spans.find((s) => s.service === 'berth-test-everything' && s.traceId === traceId && s.name === 'tools/call echo'),
+    );
+    assert.equal(backend.kind, CLIENT);
+    assert.equal(backend.attributes['berth.backend.kind'], 'stdio');
+    assert.equal(backend.attributes['berth.backend.outcome'], 'ok');
+    const server = receiver.spans.find((s) => s.spanId === backend.parentSpanId);
+    assert.equal(server?.kind, SERVER);
+    assert.equal(server?.traceId, traceId);
+    assert.ok(!JSON.stringify(receiver.spans).includes(ARGUMENT_MARKER), 'no tool argument in any span');
+  } finally {
+    await runtime.stop();
   }
 });
 
