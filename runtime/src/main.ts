@@ -17,8 +17,8 @@ import { createLogger } from './observability/logger.ts';
 import { sharedMetrics } from './observability/metrics.ts';
 import { startTracing } from './observability/tracing.ts';
 import { withPolicy } from './policy/with-policy.ts';
-import { createAuthenticator } from './security/authenticator.ts';
-import { createRateLimiter } from './security/rate-limit/limiter.ts';
+import type { RateLimiterDeps } from './security/rate-limit/limiter.ts';
+import { noneAuthenticator, unlimited, type Authenticator, type RequestLimiter } from './security/types.ts';
 import { createMemoryStores } from './store/memory/index.ts';
 import type { EventBus, EventStore, SessionStore } from './store/types.ts';
 
@@ -51,7 +51,7 @@ interface Stores {
   sessions: SessionStore;
   events: EventStore;
   bus: EventBus;
-  redis?: Parameters<typeof createRateLimiter>[1]['redis'];
+  redis?: RateLimiterDeps['redis'];
   keyPrefix: string;
   /** Redis deployments: the key layout, for owner routing. */
   keys?: import('./store/redis/keys.ts').Keys;
@@ -75,6 +75,32 @@ async function createStores(config: RuntimeConfig, logger: Logger, replicaId: st
   const keyPrefix = config.runtime.redis?.keyPrefix ?? keyPrefixFor(namespace, name);
   const redis = await createRedisStores({ url, keyPrefix, spec: config.spec, logger, replicaId });
   return { sessions: redis.sessions, events: redis.events, bus: redis.bus, redis: redis.redis, keyPrefix, keys: redis.keys, close: () => redis.close() };
+}
+
+/**
+ * The authenticator `spec.auth` names. Its code loads only when the config
+ * needs it (OAuth brings jose): an `auth.none` runtime never loads it.
+ */
+async function createAuth(config: RuntimeConfig, logger: Logger): Promise<Authenticator> {
+  if (config.spec.auth.none && !config.spec.auth.oauth && !config.spec.auth.apiKeys) {
+    logger.child({ component: 'auth' }).warn({ tenant: `${config.tenant.namespace}/${config.tenant.name}` }, 'Authentication is disabled (auth.none): every caller is anonymous');
+    return noneAuthenticator();
+  }
+  const { createAuthenticator } = await import('./security/authenticator.ts');
+  return createAuthenticator(config, { logger });
+}
+
+/** Whether `spec.rateLimits` names any limit. */
+function hasRateLimits(config: RuntimeConfig): boolean {
+  const { global, perPrincipal, perSession, tools } = config.spec.rateLimits;
+  return global !== undefined || perPrincipal !== undefined || perSession !== undefined || Object.keys(tools).length > 0;
+}
+
+/** The limiter for `spec.rateLimits`; without limits, one that admits everything (and the limiter code stays unloaded). */
+async function createLimiter(config: RuntimeConfig, deps: RateLimiterDeps): Promise<RequestLimiter> {
+  if (!hasRateLimits(config)) return unlimited();
+  const { createRateLimiter } = await import('./security/rate-limit/limiter.ts');
+  return createRateLimiter(config, deps);
 }
 
 /** Owner routing between replicas; the internal token comes from runtime.internalTokenFile or is agreed through Redis. */
@@ -157,9 +183,9 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
     if (tracing) cleanups.push(['tracing', () => tracing.shutdown()]);
     const stores = await createStores(config, logger, replicaId, env);
     cleanups.push(['stores', () => stores.close()]);
-    const auth = createAuthenticator(config, { logger });
+    const auth = await createAuth(config, logger);
     cleanups.push(['auth', () => auth.close()]);
-    const limiter = createRateLimiter(config, { redis: stores.redis, keyPrefix: stores.keyPrefix, logger });
+    const limiter = await createLimiter(config, { redis: stores.redis, keyPrefix: stores.keyPrefix, logger });
     cleanups.push(['limiter', () => limiter.close()]);
     // spec.tools and spec.output apply identically to every backend kind.
     const policed = withPolicy(await createBackend(config, logger), config, { authenticator: auth, limiter, logger, registry: sharedMetrics.registry });

@@ -1,0 +1,48 @@
+/**
+ * The `berth` launcher: heap flags for the long-running commands (never
+ * overriding the user's own), and Node's compile cache for the TypeScript
+ * sources (so a started runtime need not load the type-stripping compiler).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SERVER_NODE_FLAGS, serverNodeFlags } from '../bin/node-flags.mjs';
+import { repoRoot, runBerth } from './cli-helpers.ts';
+
+test('run and serve get the server heap flags; short commands get none', () => {
+  assert.deepEqual(serverNodeFlags('run'), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(serverNodeFlags('serve', [], ''), [...SERVER_NODE_FLAGS]);
+  assert.ok(SERVER_NODE_FLAGS.includes('--max-semi-space-size=4'));
+  for (const command of ['validate', 'audit', 'install-package', '--help', undefined]) assert.deepEqual(serverNodeFlags(command), [], String(command));
+});
+
+test('a flag the user already set wins, in either spelling and from NODE_OPTIONS', () => {
+  assert.deepEqual(serverNodeFlags('serve', ['--max-semi-space-size=16']), []);
+  assert.deepEqual(serverNodeFlags('serve', ['--max_semi_space_size=16']), []);
+  assert.deepEqual(serverNodeFlags('run', [], '--enable-source-maps  --max-semi-space-size=32'), []);
+  assert.deepEqual(serverNodeFlags('run', ['--expose-gc'], '--enable-source-maps'), [...SERVER_NODE_FLAGS]);
+});
+
+/** Every file below `dir`. */
+const filesIn = (dir: string): string[] => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
+
+test('the launcher keeps a compile cache (in the temp folder by default), unless NODE_DISABLE_COMPILE_CACHE is set', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-compile-cache-'));
+  try {
+    const manifest = join(repoRoot, 'bench', 'fixtures', 'everything-stdio.yaml');
+    const off = await runBerth(['validate', '-f', manifest], { env: { TMPDIR: dir, NODE_DISABLE_COMPILE_CACHE: '1' } });
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual(readdirSync(dir), []);
+    const first = await runBerth(['validate', '-f', manifest], { env: { TMPDIR: dir } });
+    assert.equal(first.code, 0, first.stderr);
+    const cached = filesIn(join(dir, 'node-compile-cache'));
+    assert.ok(cached.length > 10, `cache entries: ${cached.length}`);
+    const second = await runBerth(['validate', '-f', manifest], { env: { TMPDIR: dir } });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, first.stdout);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
