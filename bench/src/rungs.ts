@@ -2,7 +2,8 @@
 // Berth in its production shapes (Redis; OAuth and rate limits; three
 // replicas behind a proxy), each started fresh. The system under test —
 // runtimes, Redis, the proxy — is pinned to the server core.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -79,6 +80,37 @@ export function startBerth(manifest: string, extra: string[] = [], env: NodeJS.P
       timeoutMs: 60_000,
       env: { BERTH_LOG_LEVEL: 'warn', BERTH_BENCH_MEM_FILE: memFile(port), ...env, ...more },
     });
+}
+
+const mb = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
+
+/** A `/proc/<pid>/status` size field (VmRSS, VmHWM…) in bytes (Linux). */
+function procStatusBytes(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** RSS of a just-started process once start-up work has settled (a second without load). */
+async function settledRss(pid: number): Promise<number> {
+  await new Promise((r) => setTimeout(r, 1000));
+  return procStatusBytes(pid, 'VmRSS');
+}
+
+/**
+ * Fills the runtime's compile cache for the bench's Node flags, as the image
+ * build does, so a source edited since the last run does not put the
+ * type-stripping compiler into the measured process. Builds without the
+ * script are left as they are.
+ */
+async function warmCompileCache(bin: string): Promise<void> {
+  const script = join(dirname(bin), 'warm-compile-cache.mjs');
+  if (!existsSync(script)) return;
+  const cache = process.env.NODE_COMPILE_CACHE ?? join(tmpdir(), 'node-compile-cache');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [...NODE_FLAGS, script], { env: { ...process.env, NODE_COMPILE_CACHE: cache }, stdio: 'ignore' });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited with ${code}`))));
+  });
 }
 
 /** Stops parts in reverse start order, ignoring failures. */
@@ -217,6 +249,7 @@ export function ladder(h: Helpers): Rung[] {
   const rigModern = replicaRig(h);
   const rigLegacy = replicaRig(h);
   const sessions = (quick: boolean): number => (quick ? 100 : 1000);
+  let stdioIdleRss = NaN;
 
   return [
     { id: 'node-http', label: 'raw node:http JSON echo', era: 'plain', start: peer('raw-http.ts', h), request: async () => plainCall() },
@@ -313,9 +346,19 @@ export function ladder(h: Helpers): Rung[] {
       id: 'berth-stdio',
       label: 'Berth stdio backend hosting server-everything, warm session',
       era: 'legacy',
-      start: startBerth(join(fixtures, 'everything-stdio.yaml')),
+      start: async (port, core, env) => {
+        await warmCompileCache(env.BERTH_BENCH_BIN ?? berthBin);
+        const server = await startBerth(join(fixtures, 'everything-stdio.yaml'))(port, core, env);
+        stdioIdleRss = await settledRss(server.child.pid!);
+        return server;
+      },
       request: (url) => legacySessionCall(url, {}, everythingEcho),
-      after: async ({ server }) => ({ rssWithChildrenMB: Math.round(treeRss(server.child.pid!) / 2 ** 20) }),
+      after: async ({ server }) => ({
+        rssWithChildrenMB: Math.round(treeRss(server.child.pid!) / 2 ** 20),
+        // The runtime process alone (the aim's figure): idle after start, and its peak over the run (VmHWM).
+        runtimeRssIdleMB: mb(stdioIdleRss),
+        runtimeRssPeakMB: mb(procStatusBytes(server.child.pid!, 'VmHWM')),
+      }),
     },
   ];
 }
