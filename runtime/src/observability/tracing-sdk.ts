@@ -114,7 +114,7 @@ class BackendSpan implements ExchangeSpan {
 
   constructor(owner: SdkTracing, parent: Context, kind: Backend['kind'], request: JsonRpcRequest, ctx: Pick<ClientContext, 'era' | 'protocolVersion'>) {
     this.owner = owner;
-    const name = typeof request.params?.name === 'string' && request.method === 'tools/call' ? request.params.name : undefined;
+    const tool = request.method === 'tools/call' && typeof request.params?.name === 'string' ? request.params.name : undefined;
     const attributes: Attributes = {
       [Attr.backendKind]: kind,
       [Attr.mcpMethod]: request.method,
@@ -122,13 +122,13 @@ class BackendSpan implements ExchangeSpan {
       [Attr.era]: ctx.era,
       [Attr.tenant]: owner.tenant,
     };
-    if (name !== undefined) {
-      attributes[Attr.toolName] = name;
+    if (tool !== undefined) {
+      attributes[Attr.toolName] = tool;
       attributes[Attr.operationName] = 'execute_tool';
     }
     // In-process modules are internal work; stdio children and remote upstreams are calls out.
     const spanKind = kind === 'module' ? SpanKind.INTERNAL : SpanKind.CLIENT;
-    this.span = owner.tracer.startSpan(name === undefined ? request.method : `${request.method} ${name}`, { kind: spanKind, attributes }, parent);
+    this.span = owner.tracer.startSpan(tool === undefined ? request.method : `${request.method} ${tool}`, { kind: spanKind, attributes }, parent);
     this.frame = new ServerFrame(owner, trace.setSpan(parent, this.span), undefined, this);
   }
 
@@ -230,10 +230,6 @@ class SdkTracing implements Tracing {
       if (revision !== undefined) frame.span?.setAttribute(Attr.mcpProtocolVersion, revision);
       this.storage.run(frame, done);
     });
-  }
-
-  flush(): Promise<void> {
-    return this.provider.forceFlush();
   }
 
   shutdown(timeoutMs = 2000): Promise<void> {

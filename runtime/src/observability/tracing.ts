@@ -42,8 +42,6 @@ export interface Tracing {
   readonly settings: TracingSettings;
   /** Adds the server-span hooks to the (encapsulated) scope of the MCP routes. */
   instrument(app: FastifyInstance, route: string): void;
-  /** Exports what is buffered. */
-  flush(): Promise<void>;
   /** Exports what is buffered and stops (bounded by `timeoutMs`). */
   shutdown(timeoutMs?: number): Promise<void>;
 }
