@@ -69,8 +69,19 @@ export async function ensureBerthChart(cluster: TestCluster): Promise<{ installS
     return { installSeconds: 0, reused: true };
   }
   const started = Date.now();
-  await cluster.helm(['install', RELEASE, join(e2eDir, '..', 'charts', 'berth'), '-n', RELEASE_NAMESPACE, '--create-namespace', ...chartValues(), '--wait', '--timeout', '4m'], { timeoutMs: 300_000 });
+  const adopt = await adoptCrdFlags(cluster);
+  await cluster.helm(['install', RELEASE, join(e2eDir, '..', 'charts', 'berth'), '-n', RELEASE_NAMESPACE, '--create-namespace', ...chartValues(), ...adopt, '--wait', '--timeout', '4m'], { timeoutMs: 300_000 });
   return { installSeconds: (Date.now() - started) / 1000, reused: false };
+}
+
+/**
+ * Flags that let `helm install` take over an McpServer CRD that exists
+ * already: the e2e suite applies it from crds/ (it shares this cluster), and
+ * a release uninstalled with `crds.keep` leaves one behind.
+ */
+async function adoptCrdFlags(cluster: TestCluster): Promise<string[]> {
+  const exists = (await cluster.kubectlResult(['get', 'crd', 'mcpservers.berth.dev', '-o', 'name'])).code === 0;
+  return exists ? ['--take-ownership', '--force-conflicts'] : [];
 }
 
 /**
