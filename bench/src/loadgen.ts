@@ -7,7 +7,7 @@
 // rebuilds. `node bench/src/loadgen.ts` builds it ahead of time (ensure-deps).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,6 +136,18 @@ async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Builds kept in the cache: the most recent ones (other checkouts may use older sources). */
+const KEEP_BUILDS = 3;
+
+function pruneBuilds(): void {
+  const root = join(cacheDir(), 'bin');
+  const builds = readdirSync(root)
+    .filter((n) => /^bench-loadgen-[0-9a-f]{16}$/.test(n) && existsSync(join(root, n, 'manifest.json')))
+    .map((n) => ({ n, at: statSync(join(root, n, 'manifest.json')).mtimeMs }))
+    .sort((a, b) => b.at - a.at);
+  for (const { n } of builds.slice(KEEP_BUILDS)) rmSync(join(root, n), { recursive: true, force: true });
+}
+
 /** Where the binary of the current sources lives (whether built or not). */
 export function loadgenPath(): string {
   return join(cacheDir(), 'bin', `bench-loadgen-${buildKey()}`, BINARY);
@@ -168,6 +180,7 @@ export async function ensureLoadgen(log: (text: string) => void = () => {}): Pro
     rmSync(dir, { recursive: true, force: true });
     renameSync(partial, dir);
     log(`built the load generator in ${seconds.toFixed(1)} s`);
+    pruneBuilds();
   });
   return bin;
 }

@@ -15,7 +15,10 @@
 // work on a shared machine cannot add its scheduling delays to the tail; the
 // closed-loop runs stay ordinary), --half-of cpu (the open-loop rate from the
 // server core's capacity, 10^6 / CPU µs per call, instead of the measured
-// closed-loop peak, which a busy machine lowers).
+// closed-loop peak, which a busy machine lowers), --rates-from FILE (each
+// rung's open-loop rate from an earlier report, e.g. a quiet full run's
+// bench/results/results.json), --no-extras (skip each rung's extra
+// figures: memory, Redis commands, growth, replica loss).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +42,12 @@ const flag = (name: string): string | undefined => {
 const quick = args.includes('--quick');
 const profile = args.includes('--profile');
 const realtime = args.includes('--rt');
+const extras = !args.includes('--no-extras');
 const halfOf = flag('--half-of') === 'cpu' ? 'cpu' : 'peak';
+/** Open-loop rates by rung id from an earlier report (--rates-from). */
+const earlierRates: Map<string, number> | undefined = flag('--rates-from')
+  ? new Map((JSON.parse(readFileSync(flag('--rates-from')!, 'utf8')) as Report).results.filter((r) => r.openLoop?.rate).map((r) => [r.id, r.openLoop!.rate]))
+  : undefined;
 const only = flag('--only') ? new Set(flag('--only')!.split(',')) : undefined;
 // Only a full run writes bench/results; quick and partial runs go to bench/results/tmp.
 const outDir = flag('--out') ? resolve(flag('--out')!) : quick || only ? join(here, '..', 'results', 'tmp') : join(here, '..', 'results');
@@ -145,19 +153,29 @@ async function measure(rung: Rung): Promise<RungResult> {
       progress(`${rung.id}: profile → ${profileFile.replace(/\.cpuprofile$/, '.txt')}`);
     }
     const capacity = halfOf === 'cpu' ? 1e6 / Math.min(...Object.values(result.throughput).map((t) => t.serverCpuMicrosPerCall ?? Infinity)) : peak;
-    const rate = Math.max(10, Math.round(capacity / 2));
-    progress(`${rung.id}: open loop at ${rate} req/s (half of ${halfOf === 'cpu' ? 'the CPU-per-call capacity' : 'peak'}), ${warmupSeconds} s warm-up + ${seconds} s${realtime ? ', real-time priority' : ''}`);
+    const earlier = earlierRates?.get(rung.id);
+    const rate = earlier ?? Math.max(10, Math.round(capacity / 2));
+    const basis = earlier ? 'earlier' : halfOf;
+    const why = { earlier: `the rate in ${flag('--rates-from')}`, cpu: 'half of the CPU-per-call capacity', peak: 'half of peak' }[basis];
+    progress(`${rung.id}: open loop at ${rate} req/s (${why}), ${warmupSeconds} s warm-up + ${seconds} s${realtime ? ', real-time priority' : ''}`);
     const spec = { url, headers: wire.headers, body: wire.body, rate, durationSeconds: seconds, warmupSeconds, connections: OPEN_LOOP_CONNECTIONS, expect: wire.expect };
     const pids = processes(server).map((p) => p.pid);
     if (realtime) setRealtime(pids, true);
     try {
+      const cpu0 = cpuByRole(server);
+      const t0 = performance.now();
       const { value: o, loop } = await watchLoop(server, loopFile, () => openLoop(spec, LOAD_CORE, { realtime }));
-      result.openLoop = { ...o, rate, rateBasis: halfOf, realtime, durationSeconds: seconds, warmupSeconds, connections: OPEN_LOOP_CONNECTIONS, ...(loop ? { server: loop } : {}) };
+      // Server CPU over the whole run (warm-up included): per call, and the share of the server core it took.
+      const cpu = [...cpuDelta(cpu0, cpuByRole(server)).values()].reduce((a, b) => a + b, 0);
+      const calls = Math.round(rate * warmupSeconds) + o.sent;
+      const serverCpuMicrosPerCall = calls ? Math.round(cpu / calls) : NaN;
+      const serverCoreShare = Math.round((cpu / ((performance.now() - t0) * 1000)) * 100) / 100;
+      result.openLoop = { ...o, rate, rateBasis: basis, realtime, durationSeconds: seconds, warmupSeconds, connections: OPEN_LOOP_CONNECTIONS, serverCpuMicrosPerCall, serverCoreShare, ...(loop ? { server: loop } : {}) };
     } finally {
       if (realtime) setRealtime(pids, false);
     }
     result.rssBytes = rssBytes(server.child.pid!);
-    if (rung.after) {
+    if (rung.after && extras) {
       progress(`${rung.id}: extra measurements`);
       Object.assign(result.extra, await rung.after({ url, server, wire, quick, load }));
     }

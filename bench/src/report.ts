@@ -38,21 +38,25 @@ export interface ServerLoop {
 /** An open-loop run as reported: the generator's result plus how it was run. */
 export type OpenLoop = OpenLoopResult & {
   rate: number;
-  /** 'peak': half of the closed-loop peak; 'cpu': half of 10^6 / CPU µs per call. */
-  rateBasis?: 'peak' | 'cpu';
+  /** 'peak': half of the closed-loop peak; 'cpu': half of 10^6 / CPU µs per call; 'earlier': an earlier report's rate (--rates-from). */
+  rateBasis?: 'peak' | 'cpu' | 'earlier';
   /** Server and generator on SCHED_FIFO for this run. */
   realtime?: boolean;
   durationSeconds: number;
   warmupSeconds: number;
   connections: number;
+  /** Server CPU µs per call over the open-loop run (every server-side process). */
+  serverCpuMicrosPerCall?: number;
+  /** Server CPU over the run's wall time: the share of the server core the rate took (1 = all of it). */
+  serverCoreShare?: number;
   server?: ServerLoop;
 };
 
 /** How the open-loop latency was measured, in one sentence. */
 export function openLoopMethod(o: OpenLoop | undefined): string {
   if (!o) return 'not measured';
-  const basis = o.rateBasis === 'cpu' ? "the server core's capacity (10^6 / CPU µs per call)" : "the rung's peak closed-loop calls/s";
-  return `${o.generator ?? 'berth-loadgen'}: a constant rate of half ${basis}, ${o.warmupSeconds} s warm-up then ${o.durationSeconds} s measured, at most ${o.connections} connections, the generator pinned to its own core${o.realtime ? ', server and generator on real-time priority (SCHED_FIFO)' : ''}; latency counted from each request's scheduled send time, so queueing behind a stall is counted (coordinated omission corrected); a call counts only as a 2xx containing the expected text`;
+  const basis = { cpu: "half the server core's capacity (10^6 / CPU µs per call)", earlier: "the rung's rate in an earlier report (half of its peak there)", peak: "half the rung's peak closed-loop calls/s" }[o.rateBasis ?? 'peak'];
+  return `${o.generator ?? 'berth-loadgen'}: a constant rate of ${basis}, ${o.warmupSeconds} s warm-up then ${o.durationSeconds} s measured, at most ${o.connections} connections, the generator pinned to its own core${o.realtime ? ', server and generator on real-time priority (SCHED_FIFO)' : ''}; latency counted from each request's scheduled send time, so queueing behind a stall is counted (coordinated omission corrected); a call counts only as a 2xx containing the expected text`;
 }
 
 /** Generator lag above this (ms, p99) means the generator, not the server, set the tail: the figure is not trusted. */
@@ -216,16 +220,16 @@ export function renderMarkdown(report: Report): string {
       '',
       '### Where the open-loop tail comes from',
       '',
-      'The server process (the first replica for the replica rungs) over the open-loop window: how long its event loop was blocked (a 1 ms timer\'s lateness) and its GC pauses (count / longest ms / over 5 ms); beside the p99 from the scheduled send, the p99 from the actual send and the generator\'s own lag.',
+      'Server core busy: the server-side processes\' CPU over the open-loop run\'s wall time (at half of the closed-loop peak it is more than half: arrivals spread over time batch less than 64 connections do). Then the server process (the first replica for the replica rungs) over the same window: how long its event loop was blocked (a 1 ms timer\'s lateness) and its GC pauses (count / longest ms / over 5 ms); beside the p99 from the scheduled send, the p99 from the actual send and the generator\'s own lag.',
       '',
-      '| rung | rate | p99 ms | p99 from send ms | gen. lag p99 ms | loop blocked p99 / p99.9 / max ms | minor GC | major GC |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      '| rung | rate | server core busy | CPU µs/call | p99 ms | p99 from send ms | gen. lag p99 ms | loop blocked p99 / p99.9 / max ms | minor GC | major GC |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const r of watched) {
       const o = r.openLoop!;
       const d = o.server!.loopDelayMs;
       const major = ['major', 'incremental'].filter((k) => o.server!.gc[k]).map((k) => `${k === 'major' ? '' : 'incr. '}${gc(o, k)}`).join(', ') || '0';
-      lines.push(`| ${r.label} | ${fmt(o.rate)} | ${fmt(o.p99, 2)} | ${fmt(o.serviceP99, 2)} | ${fmt(o.lagP99, 2)} | ${fmt(d.p99, 2)} / ${fmt(d.p999, 2)} / ${fmt(d.max, 2)} | ${gc(o, 'minor')} | ${major} |`);
+      lines.push(`| ${r.label} | ${fmt(o.rate)} | ${fmt((o.serverCoreShare ?? NaN) * 100)}% | ${fmt(o.serverCpuMicrosPerCall)} | ${fmt(o.p99, 2)} | ${fmt(o.serviceP99, 2)} | ${fmt(o.lagP99, 2)} | ${fmt(d.p99, 2)} / ${fmt(d.p999, 2)} / ${fmt(d.max, 2)} | ${gc(o, 'minor')} | ${major} |`);
     }
   }
   const list = aims(report);
