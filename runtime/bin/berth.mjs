@@ -14,7 +14,12 @@ if (major < 22 || (major === 22 && minor < 18)) {
 // this process becomes `node <flags> <this script>` (same pid, same streams).
 const flags = serverNodeFlags(process.argv[2], process.execArgv, process.env.NODE_OPTIONS);
 if (flags.length > 0 && typeof process.execve === 'function') {
-  process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  try {
+    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  } catch (error) {
+    // Not fatal: the server runs with V8's default heap sizing.
+    process.stderr.write(`berth: could not apply ${flags.join(' ')} (${error.message}); continuing without\n`);
+  }
 }
 // Reuse the sources' type-stripped text and V8 code across starts: the
 // type-stripping compiler (about 17 MB resident) then never loads, and start-up

@@ -6,6 +6,11 @@ import { flushCompileCache, getCompileCacheDir } from 'node:module';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { serverNodeFlags } from './node-flags.mjs';
+
+// Node keys the cache by V8 flags: fill it under the flags a server runs with.
+const flags = serverNodeFlags('serve', process.execArgv, process.env.NODE_OPTIONS);
+if (flags.length > 0) process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
 
 if (!getCompileCacheDir()) {
   process.stderr.write('warm-compile-cache: set NODE_COMPILE_CACHE to the cache folder\n');
