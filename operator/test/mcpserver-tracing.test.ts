@@ -105,6 +105,8 @@ test('the chart renders tracing values into the operator config; its schema refu
   assert.deepEqual((await configOf([])).tracing, { otlpEndpoint: '', samplingRatio: 1, networkPolicyPeers: [] });
   const traced = await configOf(['--set', `tracing.otlpEndpoint=${TRACING.otlpEndpoint}`, '--set', 'tracing.samplingRatio=0.25']);
   assert.deepEqual(traced.tracing, { otlpEndpoint: TRACING.otlpEndpoint, samplingRatio: 0.25, networkPolicyPeers: [] });
+  const fromFile = await configOf(['-f', join(chart, 'ci', 'tracing-values.yaml')]);
+  assert.deepEqual(fromFile.tracing, { otlpEndpoint: TRACING.otlpEndpoint, samplingRatio: 0.1, networkPolicyPeers: TRACING.networkPolicyPeers });
   for (const set of ['tracing.samplingRatio=2', 'tracing.otlpEndpoint=otel-collector:4318', 'tracing.sampling=1']) {
     await assert.rejects(template(['--set', set]), /tracing/, set);
   }
