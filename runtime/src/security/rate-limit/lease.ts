@@ -27,8 +27,8 @@ export interface LeaseOptions {
 export interface Leases {
   /** The lease size wanted for a bucket (0 = this bucket never leases). */
   want(p: BucketParams): number;
-  /** Spends one leased token from every key, or none when any key has none. */
-  takeAll(keys: readonly string[]): boolean;
+  /** Spends one leased token from every bucket, or none when any bucket has none. */
+  takeAll(buckets: ReadonlyArray<{ readonly key: string }>): boolean;
   /**
    * How many tokens to ask Redis for on top of the one this decision needs:
    * the top-up to `size`, or 0 while another decision's request for this key
@@ -71,11 +71,11 @@ export function leases(o: LeaseOptions = {}): Leases {
       // A lease of one token would halve the round trips at best while making the bucket inexact.
       return n >= 2 ? n : 0;
     },
-    takeAll(keys) {
+    takeAll(buckets) {
       if (map.size === 0) return false;
       const t = now();
-      for (const k of keys) if (!live(k, t)) return false;
-      for (const k of keys) map.get(k)!.tokens -= 1;
+      for (const b of buckets) if (!live(b.key, t)) return false;
+      for (const b of buckets) map.get(b.key)!.tokens -= 1;
       return true;
     },
     ask(key, size) {

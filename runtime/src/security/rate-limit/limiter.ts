@@ -173,7 +173,7 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
       return takeLocal(req, tool);
     }
     const all = tool.length ? [...req, ...tool] : req;
-    if (leased.takeAll(all.map((s) => s.key))) return [OK, OK];
+    if (leased.takeAll(all)) return [OK, OK];
     const args: Array<string | number> = [];
     for (const s of all) args.push(s.key);
     args.push(req.length);
