@@ -124,7 +124,12 @@ test('Redis unreachable: the kubelet takes the runtime pods out of the endpoints
   await cluster.kubectl(['-n', ns, 'scale', 'deployment/redis', '--replicas=1']);
   await waitFor('both endpoints ready again', async () => (await readyEndpoints(cluster, ns, 'ready')).join() === podIps.join(), { namespace: ns, timeoutMs: 120_000, intervalMs: 250 });
   const backSeconds = (Date.now() - upAt) / 1000;
-  assert.equal(await freshGet(url), 'HTTP 200', '/ready through the Service again');
+  // kube-proxy programs the endpoints' rules a moment after the EndpointSlice says ready.
+  await waitFor('HTTP 200 from /ready through the Service again', async () => {
+    const got = await freshGet(url);
+    if (got !== 'HTTP 200') throw new Error(got);
+    return true;
+  }, { namespace: ns, timeoutMs: 15_000, intervalMs: 250 });
   assert.equal(await restarts(), restartsBefore, 'the same containers came back (no restart)');
   const line = `readiness: out of the endpoints ${outSeconds.toFixed(1)} s after Redis went away (probe period 5 s, failureThreshold 2); back ${backSeconds.toFixed(1)} s after Redis was scaled up again (incl. its pod start); no restarts; Service while out: ${viaService}`;
   t.diagnostic(line);
