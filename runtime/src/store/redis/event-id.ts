@@ -13,9 +13,19 @@ export interface ParsedEventId {
   entryId: string;
 }
 
+/** Recent sessions' tags: a warm session's calls reuse the hash instead of recomputing it per event. */
+const TAG_CACHE_MAX = 4096;
+const tags = new Map<string, string>();
+
 /** The session part of an event id. */
 export function sessionTag(sessionId: string): string {
-  return createHash('sha256').update(sessionId).digest().subarray(0, 12).toString('base64url');
+  let tag = tags.get(sessionId);
+  if (tag === undefined) {
+    tag = createHash('sha256').update(sessionId).digest().subarray(0, 12).toString('base64url');
+    if (tags.size >= TAG_CACHE_MAX) tags.delete(tags.keys().next().value as string);
+    tags.set(sessionId, tag);
+  }
+  return tag;
 }
 
 /** The stream part of an event id. */
