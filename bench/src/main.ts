@@ -90,9 +90,20 @@ function cpuDelta(a: Map<string, number>, b: Map<string, number>): Map<string, n
   return out;
 }
 
-/** Moves every thread of the processes to SCHED_FIFO (on) or back to SCHED_OTHER (off). */
+/**
+ * Moves the processes to SCHED_FIFO (on) or back to SCHED_OTHER (off). Main
+ * threads one level above their helper threads: the event loop preempts a
+ * background job (a TurboFan compile would otherwise run to its end first),
+ * and the helpers a GC waits on still outrank everything else on the core.
+ */
 function setRealtime(pids: number[], on: boolean): void {
-  for (const pid of pids) spawnSync('chrt', on ? ['-a', '-f', '-p', '20', String(pid)] : ['-a', '-o', '-p', '0', String(pid)], { stdio: 'ignore' });
+  for (const pid of pids) {
+    if (!on) spawnSync('chrt', ['-a', '-o', '-p', '0', String(pid)], { stdio: 'ignore' });
+    else {
+      spawnSync('chrt', ['-a', '-f', '-p', '20', String(pid)], { stdio: 'ignore' });
+      spawnSync('chrt', ['-f', '-p', '30', String(pid)], { stdio: 'ignore' });
+    }
+  }
 }
 
 /** The server's event-loop delay and GC pauses over a window (server-preload.mjs). */
@@ -166,11 +177,13 @@ async function measure(rung: Rung): Promise<RungResult> {
       const t0 = performance.now();
       const { value: o, loop } = await watchLoop(server, loopFile, () => openLoop(spec, LOAD_CORE, { realtime }));
       // Server CPU over the whole run (warm-up included): per call, and the share of the server core it took.
-      const cpu = [...cpuDelta(cpu0, cpuByRole(server)).values()].reduce((a, b) => a + b, 0);
+      const used = cpuDelta(cpu0, cpuByRole(server));
+      const cpu = [...used.values()].reduce((a, b) => a + b, 0);
       const calls = Math.round(rate * warmupSeconds) + o.sent;
       const serverCpuMicrosPerCall = calls ? Math.round(cpu / calls) : NaN;
+      const cpuMicrosPerCallByRole = used.size > 1 && calls ? Object.fromEntries([...used].map(([role, v]) => [role, Math.round(v / calls)])) : undefined;
       const serverCoreShare = Math.round((cpu / ((performance.now() - t0) * 1000)) * 100) / 100;
-      result.openLoop = { ...o, rate, rateBasis: basis, realtime, durationSeconds: seconds, warmupSeconds, connections: OPEN_LOOP_CONNECTIONS, serverCpuMicrosPerCall, serverCoreShare, ...(loop ? { server: loop } : {}) };
+      result.openLoop = { ...o, rate, rateBasis: basis, realtime, durationSeconds: seconds, warmupSeconds, connections: OPEN_LOOP_CONNECTIONS, serverCpuMicrosPerCall, serverCoreShare, ...(cpuMicrosPerCallByRole ? { cpuMicrosPerCallByRole } : {}), ...(loop ? { server: loop } : {}) };
     } finally {
       if (realtime) setRealtime(pids, false);
     }
