@@ -129,11 +129,15 @@ export function aims(report: Report): Aim[] {
     const worst = berth.reduce((a, b) => ((a.openLoop?.p99 ?? 0) >= (b.openLoop?.p99 ?? 0) ? a : b));
     const lagged = berth.filter((r) => (r.openLoop?.lagP99 ?? 0) > LAG_LIMIT_MS);
     const failed = berth.filter((r) => (r.openLoop?.errors ?? 0) > 0);
-    const one = (r: RungResult): string => `${r.id} ${fmt(r.openLoop?.p99, 2)} ms at ${fmt(r.openLoop?.rate)}/s${r.openLoop?.errors ? ` (${r.openLoop.errors} errors)` : ''}`;
+    const one = (r: RungResult): string => {
+      const o = r.openLoop!;
+      const busy = o.serverCoreShare === undefined ? '' : `, server core ${fmt(o.serverCoreShare * 100)}% busy`;
+      return `${r.id} ${fmt(o.p99, 2)} ms at ${fmt(o.rate)}/s${busy}${o.errors ? `, ${o.errors} errors` : ''}`;
+    };
     out.push({
       aim: 'p99 at half of peak ≤ 5 ms (every Berth HTTP rung)',
       measured:
-        `${berth.map(one).join(', ')}. Measured with ${openLoopMethod(worst.openLoop)}.` +
+        `${berth.map(one).join('; ')}. Measured with ${openLoopMethod(worst.openLoop)}.` +
         (lagged.length ? ` Not trusted for ${lagged.map((r) => `${r.id} (generator lag p99 ${fmt(r.openLoop?.lagP99, 2)} ms)`).join(', ')}: the load core was not free.` : ''),
       held: lagged.length ? undefined : failed.length === 0 && (worst.openLoop?.p99 ?? Infinity) <= 5,
     });
