@@ -70,14 +70,25 @@ async function nudge(ctx: SuiteContext, name: string): Promise<void> {
   await ctx.k.kubectl(['-n', ctx.tenant, 'annotate', '--overwrite', `mcpservers.berth.dev/${name}`, `e2e.berth.dev/nudge=${Date.now()}`]);
 }
 
-async function forward(ctx: SuiteContext, service: string, port: number, namespace = ctx.tenant): Promise<Forward> {
-  const f = await portForward(ctx.k, namespace, service, port);
+/** A port-forward to a Service (or `pod/<name>`), stopped when the check ends. */
+async function forward(ctx: SuiteContext, target: string, port: number, namespace = ctx.tenant): Promise<Forward> {
+  const f = await portForward(ctx.k, namespace, target, port);
   ctx.forwards.push(f);
   return f;
 }
 
+/**
+ * The leading operator's /metrics: the local process, or the pod holding the
+ * Lease (the Service would as well pick a standby, which reconciles nothing).
+ */
 async function scrapeOperator(ctx: SuiteContext): Promise<string> {
-  const base = ctx.operator ? ctx.operator.base : (await forward(ctx, ctx.release.fullname, 8081, ctx.release.namespace)).base;
+  let base = ctx.operator?.base;
+  if (!base) {
+    const { namespace, fullname } = ctx.release;
+    const holder = (await ctx.k.kubectl(['-n', namespace, 'get', 'lease', fullname, '-o', 'jsonpath={.spec.holderIdentity}'])).trim();
+    assert.ok(holder, `the Lease ${namespace}/${fullname} has a holder`);
+    base = (await forward(ctx, `pod/${holder}`, 8081, namespace)).base;
+  }
   const res = await fetch(`${base}/metrics`);
   assert.equal(res.status, 200, 'operator /metrics');
   return res.text();
@@ -338,9 +349,7 @@ export const CHECKS: Check[] = [
     async run(ctx) {
       const text = await scrapeOperator(ctx);
       assert.ok(metricSum(text, 'berth_operator_reconcile_total', 'result="success"') > 0, 'successful reconciles counted');
-      if (ctx.operator) {
-        assert.equal(metricSum(text, 'berth_operator_leader'), 1, 'the local operator leads');
-      }
+      assert.equal(metricSum(text, 'berth_operator_leader'), 1, 'the scraped operator leads');
       const missing = dashboardMetricNames(join(ctx.o.repoRoot, 'charts', 'berth', 'dashboards', 'berth.json'))
         .filter((n) => n.startsWith('berth_operator_'))
         .filter((n) => !new RegExp(`^(# TYPE )?${n}[ {]`, 'm').test(text));

@@ -9,14 +9,18 @@ export interface Forward {
   stop(): void;
 }
 
-/** `kubectl port-forward svc/<service> :<port>`; resolves once the local port is known. */
-export function portForward(k: Kube, namespace: string, service: string, port: number, timeoutMs = 30_000): Promise<Forward> {
+/**
+ * `kubectl port-forward svc/<service> :<port>` (or `pod/<name>` when `target`
+ * names its kind); resolves once the local port is known.
+ */
+export function portForward(k: Kube, namespace: string, target: string, port: number, timeoutMs = 30_000): Promise<Forward> {
+  const resource = target.includes('/') ? target : `svc/${target}`;
   return new Promise((resolveForward, reject) => {
-    const child = spawn(k.kubectlBin, ['-n', namespace, 'port-forward', '--address', '127.0.0.1', `svc/${service}`, `:${port}`], { env: k.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(k.kubectlBin, ['-n', namespace, 'port-forward', '--address', '127.0.0.1', resource, `:${port}`], { env: k.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`port-forward to svc/${service} did not start within ${timeoutMs} ms: ${out.trim()}`));
+      reject(new Error(`port-forward to ${resource} did not start within ${timeoutMs} ms: ${out.trim()}`));
     }, timeoutMs);
     const onData = (d: Buffer): void => {
       out += d.toString();
@@ -30,7 +34,7 @@ export function portForward(k: Kube, namespace: string, service: string, port: n
     child.stderr.on('data', onData);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`port-forward to svc/${service} exited with ${code}: ${out.trim()}`));
+      reject(new Error(`port-forward to ${resource} exited with ${code}: ${out.trim()}`));
     });
   });
 }
