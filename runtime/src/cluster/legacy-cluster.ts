@@ -14,6 +14,7 @@ import type { EventStore } from '../store/types.ts';
 import { createForwarder } from './forward.ts';
 import { createInflight, type Execute, type Inflight, type RecoveryOutcome } from './inflight.ts';
 import { FORWARDED_BY, signForward, verifyForward } from './internal-auth.ts';
+import { withTraceContext } from '../observability/tracing.ts';
 import { createOwnership, type Ownership } from './ownership.ts';
 
 export type RouteOutcome =
@@ -131,7 +132,8 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
           method: request.method,
           url: path,
           headers: request.headers,
-          extraHeaders: signForward(token, ownership.replicaId, request.method, path, sessionId),
+          // The owner's spans continue this request's trace, not the client's span.
+          extraHeaders: withTraceContext(signForward(token, ownership.replicaId, request.method, path, sessionId)),
           body: request.method === 'POST' ? JSON.stringify(request.body) : undefined,
           res: reply.raw,
           signal: abort.signal,
