@@ -161,6 +161,17 @@ export function aims(report: Report): Aim[] {
       held: idle.every((r) => worst(r) <= 50 * 1024),
     });
   }
+  const stdio = find(rs, 'berth-stdio');
+  const bridge = ratio(rs, 'berth-stdio', 'supergateway-stdio');
+  if (stdio && bridge !== undefined) {
+    const peakMB = stdio.extra.runtimeRssPeakMB as number | undefined;
+    const idleMB = stdio.extra.runtimeRssIdleMB as number | undefined;
+    out.push({
+      aim: "stdio backend ≥ 2× supergateway's calls/s with the runtime's RSS ≤ 100 MB under that load",
+      measured: `${fmt(bridge, 2)}× by peak calls/s (${fmt(cpuRatio(rs, 'berth-stdio', 'supergateway-stdio'), 2)}× by server CPU per call); runtime process RSS ${fmt(idleMB)} MB idle, ${fmt(peakMB)} MB peak`,
+      held: bridge >= 2 && typeof peakMB === 'number' && peakMB <= 100,
+    });
+  }
   const growth = find(rs, 'berth-modern');
   if (growth && typeof growth.extra.liveHeapGrowthKB === 'number') {
     out.push({
