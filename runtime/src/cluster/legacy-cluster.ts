@@ -30,7 +30,9 @@ export type RouteOutcome =
 export interface LegacyCluster {
   readonly ownership: Ownership;
   /** Decides where a POST/DELETE of an existing session runs, forwarding it when another replica owns it. */
-  routeRequest(request: FastifyRequest, reply: FastifyReply, sessionId: string, recordedOwner?: string): Promise<RouteOutcome>;
+  routeRequest(request: FastifyRequest, reply: FastifyReply, sessionId: string, recordedOwner?: string, forwardHeaders?: () => Record<string, string>): Promise<RouteOutcome>;
+  /** Whether `request` was forwarded here by a replica holding a current internal token. */
+  isVerifiedForward(request: FastifyRequest, sessionId: string): boolean;
   /** A `tools/call` began streaming on this replica (stream `streamId`). */
   callStarted(sessionId: string, streamId: string, request: JsonRpcRequest): Promise<void>;
   /**
@@ -100,7 +102,11 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
   return {
     ownership,
 
-    async routeRequest(request, reply, sessionId, recordedOwner) {
+    isVerifiedForward(request, sessionId) {
+      return verifyForward(ownership.tokens(), request.headers, request.method, request.url, sessionId) === 'valid';
+    },
+
+    async routeRequest(request, reply, sessionId, recordedOwner, forwardHeaders) {
       // A draining replica starts nothing new, not even for sessions it owns: the retry lands on
       // another replica, which claims the session (the heartbeat says draining).
       if (draining) return unavailable(reply, 'this replica is shutting down');
@@ -133,7 +139,7 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
           url: path,
           headers: request.headers,
           // The owner's spans continue this request's trace, not the client's span.
-          extraHeaders: withTraceContext(signForward(token, ownership.replicaId, request.method, path, sessionId)),
+          extraHeaders: withTraceContext({ ...forwardHeaders?.(), ...signForward(token, ownership.replicaId, request.method, path, sessionId) }),
           body: request.method === 'POST' ? JSON.stringify(request.body) : undefined,
           res: reply.raw,
           signal: abort.signal,

@@ -16,6 +16,8 @@ import { changeNotification } from '../protocol/listen.ts';
 import { DEFAULT_LEGACY_VERSION, isServedLegacyVersion, supportsPrimingEvents } from '../protocol/versions.ts';
 import { SessionLimitError, type SessionRecord } from '../store/types.ts';
 import type { RuntimeContext } from './context.ts';
+import { encodeToolDecision, TOOL_DECISION_HEADER } from './forwarded-limit.ts';
+import { toolCallName } from '../protocol/tool-call-name.ts';
 import { echoableId, HttpErrors, sendError } from './errors.ts';
 import { Exchange, idKey, type ClientRequestChannel, type Delivery } from './exchange.ts';
 import { eventFrame, primingFrame, RETRY_MS, SSE_HEADERS, type SseStream } from './sse.ts';
@@ -445,10 +447,27 @@ export class LegacySessions implements ClientRequestChannel {
   private async routeToOwner(request: FastifyRequest, reply: FastifyReply, sessionId: string, record: SessionRecord): Promise<'local' | 'handled' | 'gone'> {
     const cluster = this.rt.cluster;
     if (!cluster) return 'local';
-    const outcome = await cluster.routeRequest(request, reply, sessionId, record.owner);
+    // Taken at most once (a forward may be retried, then end up running here after all).
+    let handOff: { headers: Record<string, string>; giveBack: () => void } | undefined;
+    const outcome = await cluster.routeRequest(request, reply, sessionId, record.owner, () => (handOff ??= this.limitHandOff(request)).headers);
     if (outcome === 'handled' || outcome === 'gone') return outcome;
+    handOff?.giveBack();
     if (!this.owned.has(sessionId)) this.owned.set(sessionId, { lastSeen: Date.now(), subscriptions: new Set(record.subscriptions ?? []) });
     return 'local';
+  }
+
+  /** The headers that hand this replica's rate-limit decisions over to the session's owner. */
+  private limitHandOff(request: FastifyRequest): { headers: Record<string, string>; giveBack: () => void } {
+    const tool = toolCallName(request.body);
+    const principal = request.principal;
+    const decision = tool !== undefined && principal ? this.rt.limiter.handOff?.(principal, tool) : undefined;
+    return {
+      headers: { [TOOL_DECISION_HEADER]: encodeToolDecision(decision) },
+      // The call runs here after all: its decision is this replica's again.
+      giveBack: () => {
+        if (decision && tool !== undefined && principal) this.rt.limiter.adopt?.(principal, tool, decision);
+      },
+    };
   }
 
   /** Appends a change notification to the GET stream of every session this replica owns. */

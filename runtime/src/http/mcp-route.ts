@@ -10,6 +10,8 @@ import { ErrorCode } from '../protocol/jsonrpc.ts';
 import { sharedMetrics } from '../observability/metrics.ts';
 import type { Tracing } from '../observability/tracing.ts';
 import { StoreUnavailableError } from '../store/types.ts';
+import { decodeToolDecision, TOOL_DECISION_HEADER } from './forwarded-limit.ts';
+import { toolCallName } from '../protocol/tool-call-name.ts';
 import type { RuntimeContext } from './context.ts';
 import { echoableId, HttpErrors, sendError, type HttpErrorSpec } from './errors.ts';
 import { guardHook, preflight, type OriginPolicy } from './guards.ts';
@@ -30,14 +32,6 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v;
 };
 
-/** The tool a single tools/call message names, if any. */
-function toolCallName(body: unknown): string | undefined {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
-  const m = body as { method?: unknown; params?: { name?: unknown } };
-  if (m.method !== 'tools/call' || m.params === null || typeof m.params !== 'object') return undefined;
-  const name = m.params.name;
-  return typeof name === 'string' && name ? name : undefined;
-}
 
 /** Maps fastify's own errors on the route to the error table. */
 function tableEntryFor(error: FastifyError): HttpErrorSpec | undefined {
@@ -115,7 +109,14 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
     const principal = request.principal;
     if (!principal) return sendError(reply, HttpErrors.INTERNAL);
     const tool = toolCallName(request.body);
-    const decision = await rt.limiter.checkRequest(principal, header(request, 'mcp-session-id'), tool !== undefined && rt.auth.mayUseTool(principal, tool) ? tool : undefined);
+    const sessionId = header(request, 'mcp-session-id');
+    if (sessionId !== undefined && rt.cluster?.isVerifiedForward(request, sessionId)) {
+      // Limited on the replica the client reached; its tool decision travels with the request.
+      const carried = decodeToolDecision(header(request, TOOL_DECISION_HEADER));
+      if (carried && tool !== undefined) rt.limiter.adopt?.(principal, tool, carried);
+      return undefined;
+    }
+    const decision = await rt.limiter.checkRequest(principal, sessionId, tool !== undefined && rt.auth.mayUseTool(principal, tool) ? tool : undefined);
     if (!decision.ok) {
       rt.metrics.errors.inc({ category: 'rate_limited' });
       sharedMetrics.rateLimited.inc({ scope: decision.scope });

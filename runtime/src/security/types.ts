@@ -42,6 +42,10 @@ export interface RequestLimiter {
   checkRequest(principal: Principal, sessionId: string | undefined, tool?: string): Promise<LimitDecision>;
   /** The tool's limit; answered from `checkRequest`'s decision when it named the tool. */
   checkTool(principal: Principal, tool: string): Promise<LimitDecision>;
+  /** Removes and returns the tool decision `checkRequest` kept (a call leaving for the session's owner). */
+  handOff?(principal: Principal, tool: string): LimitDecision | undefined;
+  /** Keeps a tool decision made on another replica for this replica's `checkTool` of the call. */
+  adopt?(principal: Principal, tool: string, decision: LimitDecision): void;
   close(): Promise<void>;
 }
 

@@ -212,6 +212,12 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
       if (t && r.ok) prepaid.put(principal.id, tool!, td);
       return r;
     },
+    handOff(principal: Principal, tool: string): LimitDecision | undefined {
+      return toolSpec(tool) ? prepaid.take(principal.id, tool) : undefined;
+    },
+    adopt(principal: Principal, tool: string, decision: LimitDecision): void {
+      if (toolSpec(tool)) prepaid.put(principal.id, tool, decision);
+    },
     async checkTool(principal: Principal, tool: string): Promise<LimitDecision> {
       const t = toolSpec(tool);
       if (!t) return OK;
