@@ -83,7 +83,8 @@ async function createStores(config: RuntimeConfig, logger: Logger, replicaId: st
  */
 async function createAuth(config: RuntimeConfig, logger: Logger): Promise<Authenticator> {
   if (config.spec.auth.none && !config.spec.auth.oauth && !config.spec.auth.apiKeys) {
-    logger.child({ component: 'auth' }).warn({ tenant: `${config.tenant.namespace}/${config.tenant.name}` }, 'Authentication is disabled (auth.none): every caller is anonymous');
+    // The logger already carries the tenant.
+    logger.child({ component: 'auth' }).warn('Authentication is disabled (auth.none): every caller is anonymous');
     return noneAuthenticator();
   }
   const { createAuthenticator } = await import('./security/authenticator.ts');
