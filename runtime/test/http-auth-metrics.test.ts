@@ -53,3 +53,38 @@ spec:
     await rt.stop();
   }
 });
+
+test('an unreachable authorization server gets 503 + Retry-After with a JSON-RPC error, counted as "unavailable"', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'berth-auth-unavailable-'));
+  writeFileSync(
+    join(dir, 'mcpserver.yaml'),
+    `apiVersion: berth.dev/v1alpha1
+kind: McpServer
+metadata: { name: guarded, namespace: test }
+spec:
+  source: { module: { path: ${JSON.stringify(join(repoRoot, 'examples', 'hello', 'server.ts'))} } }
+  endpoint: { publicUrl: "http://127.0.0.1:9/mcp" }
+  auth: { oauth: { issuer: "http://127.0.0.1:9" } }
+`,
+  );
+  const rt = await startRuntime(loadLocalRuntimeConfig(join(dir, 'mcpserver.yaml'), { port: 0, env: {} }), {
+    logger: pino({ level: 'silent' }),
+    handleSignals: false,
+    handleProcessErrors: false,
+  });
+  try {
+    const base = rt.url.replace(/\/mcp$/, '');
+    const before = count(await (await fetch(`${base}/metrics`)).text(), 'unavailable');
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } } });
+    const res = await fetch(rt.url, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: 'Bearer a.b.c' }, body });
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('retry-after'), '5');
+    assert.equal(res.headers.get('www-authenticate'), null);
+    const json = (await res.json()) as { error: { code: number; message: string } };
+    assert.equal(json.error.code, -32002);
+    assert.match(json.error.message, /not reachable/);
+    assert.equal(count(await (await fetch(`${base}/metrics`)).text(), 'unavailable') - before, 1);
+  } finally {
+    await rt.stop();
+  }
+});

@@ -68,6 +68,15 @@ function forge(claims: Record<string, unknown>, key: SigningKey = as.keys[0]!, k
 
 const goodClaims = () => ({ iss: as.issuer, aud: RESOURCE, sub: 'forged-but-valid', scope: 'mcp:read', iat: now(), exp: now() + 300 });
 
+function assert503(outcome: AuthOutcome, reason: RegExp): void {
+  assert.equal(outcome.ok, false);
+  if (outcome.ok) return;
+  assert.equal(outcome.status, 503, outcome.message);
+  assert.equal(outcome.headers['retry-after'], '5');
+  assert.equal(outcome.headers['www-authenticate'], undefined, 'no challenge: the client should retry, not re-authorize');
+  assert.match(outcome.message, reason);
+}
+
 function assert401(outcome: AuthOutcome, reason?: RegExp): void {
   assert.equal(outcome.ok, false, 'expected a refusal');
   if (outcome.ok) return;
@@ -245,17 +254,17 @@ test('opaque tokens are checked by RFC 7662 introspection with the client secret
   assert401(await auth.authenticate(bearer(otherAud)), /aud/);
   // JWTs still validate locally next to introspection.
   assert.equal((await auth.authenticate(bearer(await as.token({ scope: 'mcp:read' })))).ok, true);
-  // A wrong client secret (rotated file) makes introspection fail closed.
+  // A wrong client secret (rotated file) makes introspection fail closed: 503, the caller's token is not at fault.
   writeFileSync(join(secretsDir, 'introspection', 'client-secret'), 'wrong-secret');
   try {
     const fresh = await as.token({ clientId: CLIENTS.opaque.id, scope: 'mcp:read' });
-    assert401(await auth.authenticate(bearer(fresh)), /introspection/);
+    assert503(await auth.authenticate(bearer(fresh)), /introspection unavailable \(HTTP 401\)/);
   } finally {
     writeFileSync(join(secretsDir, 'introspection', 'client-secret'), CLIENTS.rs.secret);
   }
 });
 
-test('an unreachable issuer yields 401, never a crash', async () => {
+test('an unreachable issuer yields 503 with Retry-After (the token may be valid), never a crash', async () => {
   const doc: RuntimeConfigInput = {
     apiVersion: 'berth.dev/v1alpha1',
     kind: 'RuntimeConfig',
@@ -264,7 +273,21 @@ test('an unreachable issuer yields 401, never a crash', async () => {
   } as RuntimeConfigInput;
   const auth = createAuthenticator(parseRuntimeConfig(doc), { logger });
   authenticators.push(auth);
-  assert401(await auth.authenticate(bearer(await forge(goodClaims()))), /unavailable/);
+  assert503(await auth.authenticate(bearer(await forge(goodClaims()))), /metadata not reachable/);
+});
+
+test('a key set that cannot be fetched yields 503, and the same token is accepted once it can', async () => {
+  let down = true;
+  const flaky = (async (input: RequestInfo | URL, init?: RequestInit) => {
+    if (down && String(input).includes('jwks')) throw new TypeError('fetch failed: connect ECONNREFUSED');
+    return fetch(input, init);
+  }) as typeof fetch;
+  const auth = oauthAuthenticator({ jwksUri: `${as.issuer}/jwks` }, { fetch: flaky, jwksCooldownMs: 0 });
+  const token = await as.token({ scope: 'mcp:read' });
+  assert503(await auth.authenticate(bearer(token)), /signing keys unavailable/);
+  down = false;
+  const out = await auth.authenticate(bearer(token));
+  assert.equal(out.ok, true, JSON.stringify(out));
 });
 
 test('a verified token is re-checked for expiry on every request even when its signature check is cached', async () => {

@@ -76,6 +76,7 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
   /** A bounded label for a refused authentication: the RFC 6750 error code, else whether credentials were missing. */
   function authFailureReason(status: number, headers: Record<string, string>): string {
     if (status === 403) return 'insufficient_scope';
+    if (status === 503) return 'unavailable';
     const challenge = Object.entries(headers).find(([k]) => k.toLowerCase() === 'www-authenticate')?.[1] ?? '';
     const code = /error="([a-z_]+)"/.exec(challenge)?.[1];
     return code === 'invalid_token' || code === 'invalid_request' ? code : 'missing_credentials';
@@ -91,7 +92,7 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
       sharedMetrics.authFailures.inc({ reason: authFailureReason(outcome.status, outcome.headers) });
       const spec: HttpErrorSpec = {
         status: outcome.status,
-        code: outcome.status === 401 ? ErrorCode.Unauthorized : ErrorCode.Forbidden,
+        code: outcome.status === 401 ? ErrorCode.Unauthorized : outcome.status === 503 ? ErrorCode.Unavailable : ErrorCode.Forbidden,
         message: outcome.message,
         category: 'auth',
       };

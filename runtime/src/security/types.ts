@@ -12,9 +12,9 @@ export type AuthOutcome =
   | { ok: true; principal: Principal }
   | {
       ok: false;
-      /** 401 or 403. */
-      status: 401 | 403;
-      /** e.g. WWW-Authenticate. */
+      /** 401 or 403; 503 when the credentials could not be checked (authorization server unreachable). */
+      status: 401 | 403 | 503;
+      /** e.g. WWW-Authenticate, or Retry-After with 503. */
       headers: Record<string, string>;
       /** Human-readable reason (goes into the JSON-RPC error body). */
       message: string;

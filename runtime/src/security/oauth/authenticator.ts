@@ -18,6 +18,9 @@ import { TokenError, looksLikeJwt, remoteKeySet, safeAlgorithms, verifyJwt, type
 import { metadataPaths, metadataUrlFor, protectedResourceMetadata } from './resource-metadata.ts';
 import { verifiedCache } from './verified-cache.ts';
 
+/** Retry-After of a 503 while tokens cannot be checked (the key set is refetched after its cooldown). */
+const UNAVAILABLE_RETRY_SECONDS = 5;
+
 export type OAuthSpec = NonNullable<McpServerSpec['auth']['oauth']>;
 
 export interface OAuthDeps {
@@ -137,7 +140,7 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
   /** Validated claims; `keysUntil` when they come from a JWT verified against one known key set (cacheable). */
   async function validate(token: string): Promise<{ claims: Record<string, unknown>; keysUntil?: number }> {
     const src = await keySources().catch(() => {
-      throw new TokenError('token validation unavailable (authorization server metadata not reachable)');
+      throw new TokenError('token validation unavailable (authorization server metadata not reachable)', true);
     });
     if (src.keys && looksLikeJwt(token)) {
       const keysBefore = src.keys.keysUntil();
@@ -180,6 +183,11 @@ export function createOAuthAuthenticator(spec: OAuthSpec, deps: OAuthDeps): Auth
         v = await validate(token);
       } catch (err) {
         const reason = err instanceof TokenError ? err.message : 'invalid token';
+        if (err instanceof TokenError && err.unavailable) {
+          // The token may well be valid: a 401 would send the client into a needless re-authorization.
+          log.warn({ reason }, 'Could not check a bearer token');
+          return { ok: false, status: 503, headers: { 'retry-after': String(UNAVAILABLE_RETRY_SECONDS) }, message: `Service Unavailable: ${reason}; retry shortly` };
+        }
         log.debug({ reason }, 'Refused bearer token');
         return unauthorized(req, `invalid token: ${reason}`, 'invalid_token');
       }

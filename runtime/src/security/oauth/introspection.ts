@@ -56,11 +56,12 @@ export function createIntrospector(o: IntrospectionOptions): (token: string) => 
         signal: AbortSignal.timeout(o.timeoutMs ?? 5_000),
       });
     } catch (err) {
-      throw new TokenError(`introspection unavailable: ${(err as Error).message}`);
+      throw new TokenError(`introspection unavailable: ${(err as Error).message}`, true);
     }
     if (res.status !== 200) {
       await res.body?.cancel();
-      throw new TokenError(`introspection failed (HTTP ${res.status})`);
+      // The endpoint's failure (or our client credentials) is not the caller's fault.
+      throw new TokenError(`introspection unavailable (HTTP ${res.status})`, true);
     }
     const doc = (await res.json()) as Record<string, unknown>;
     checkIntrospection(doc, { issuer: o.issuer, audience: o.audience, clockSkewSeconds: o.clockSkewSeconds, nowSeconds: Math.floor(now() / 1000) });

@@ -5,6 +5,12 @@ import type { FetchLike } from './discovery.ts';
 /** A token that must be refused with 401 invalid_token; `message` is safe to show the client. */
 export class TokenError extends Error {
   override readonly name = 'TokenError';
+  /** The token could not be checked (key set or introspection unreachable): not the caller's fault. */
+  readonly unavailable: boolean;
+  constructor(message: string, unavailable = false) {
+    super(message);
+    this.unavailable = unavailable;
+  }
 }
 
 /** Asymmetric JWS algorithms only: `none` and HMAC are never accepted with a public key set. */
@@ -74,7 +80,8 @@ export async function verifyJwt(token: string, getKey: JWTVerifyGetKey, check: J
     });
     return payload as Record<string, unknown>;
   } catch (err) {
-    throw new TokenError(describe(err));
+    const reason = describe(err);
+    throw new TokenError(reason, reason.startsWith('signing keys unavailable'));
   }
 }
 
