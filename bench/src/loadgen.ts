@@ -9,9 +9,10 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinned } from './proc.ts';
+import { findGo } from '../../e2e/src/cluster/build.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const toolsDir = join(here, '..', 'tools');
@@ -75,18 +76,6 @@ export function buildKey(): string {
   const h = createHash('sha256');
   for (const f of sources()) h.update(f).update('\0').update(readFileSync(join(toolsDir, f))).update('\0');
   return h.update(RECIPE).digest('hex').slice(0, 16);
-}
-
-/** Finds `go`: `$GO`, then PATH, then the usual install location. */
-function findGo(): string {
-  const candidates = [
-    process.env.GO,
-    ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'go')),
-    process.env.GOROOT ? join(process.env.GOROOT, 'bin', 'go') : undefined,
-    '/usr/local/go/bin/go',
-  ];
-  for (const c of candidates) if (c && existsSync(c)) return c;
-  throw new Error('building the bench load generator (bench/tools) needs Go >= 1.26: install it (e.g. to /usr/local/go) or set GO=/path/to/go');
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
@@ -163,7 +152,7 @@ export async function ensureLoadgen(log: (text: string) => void = () => {}): Pro
   const dir = dirname(bin);
   await withLock(`${dir}.lock`, async () => {
     if (existsSync(bin)) return;
-    const go = findGo();
+    const go = findGo('building the bench load generator (bench/tools)');
     const started = Date.now();
     log(`building the load generator (vegeta, pinned in bench/tools/go.mod) into ${dir}`);
     const partial = `${dir}.partial-${process.pid}`;

@@ -22,6 +22,7 @@ import { createModernHandler } from './http/modern.ts';
 import { DRAIN_RETRY_MS, SseHub } from './http/sse.ts';
 import { wellKnownPlugin } from './http/well-known.ts';
 import { adminAuditPlugin } from './policy/admin-plugin.ts';
+import { settleWithin } from './settle.ts';
 
 /** SSE keep-alive comment interval. */
 const KEEPALIVE_MS = 15_000;
@@ -29,22 +30,7 @@ const KEEPALIVE_MS = 15_000;
 const DRAIN_MARGIN_MS = 400;
 
 /** Resolves when `promise` settles or at `deadline` (epoch ms), whichever is first. */
-function until(promise: Promise<unknown>, deadline: number): Promise<void> {
-  const ms = Math.max(0, deadline - Date.now());
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    promise.then(
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-    );
-  });
-}
+const until = (promise: Promise<unknown>, deadline: number): Promise<void> => settleWithin(promise, deadline - Date.now());
 
 /** Builds the app; the returned fastify instance is ready to `listen` or `inject`. */
 export async function buildApp(deps: AppDeps): Promise<BerthApp> {

@@ -108,8 +108,8 @@ export function pinnedVersions(): Versions {
   };
 }
 
-/** Finds `go`: `$GO`, then PATH, then the usual install location. */
-export function findGo(): string {
+/** Finds `go`: `$GO`, then PATH, then the usual install location; `purpose` goes into the error when there is none. */
+export function findGo(purpose = 'building etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok'): string {
   if (process.env.GO && !existsSync(process.env.GO)) {
     throw new ClusterError('E2E_NO_GO', `GO=${process.env.GO} does not exist`, { component: 'go' });
   }
@@ -122,8 +122,7 @@ export function findGo(): string {
   for (const c of candidates) if (c && existsSync(c)) return c;
   throw new ClusterError(
     'E2E_NO_GO',
-    'building etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok needs Go >= 1.26; ' +
-      'install it (e.g. to /usr/local/go) or set GO=/path/to/go',
+    `${purpose} needs Go >= 1.26; install it (e.g. to /usr/local/go) or set GO=/path/to/go`,
     { component: 'go' },
   );
 }

@@ -25,6 +25,7 @@ import type { JsonRpcRequest, JsonRpcResponse } from '../protocol/jsonrpc.ts';
 import { Attr, backendOutcome, jsonRpcMethodOf, sessionHash } from './tracing-attributes.ts';
 import type { TracingSettings } from './tracing-config.ts';
 import type { ExchangeOutcome, ExchangeSpan, TraceFrame, Tracing } from './tracing.ts';
+import { settleWithin } from '../settle.ts';
 
 export interface CreateTracingOptions {
   tenant: { namespace: string; name: string };
@@ -233,20 +234,7 @@ class SdkTracing implements Tracing {
   }
 
   shutdown(timeoutMs = 2000): Promise<void> {
-    this.stopping ??= new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
-      this.provider.shutdown().then(
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-      );
-    });
+    this.stopping ??= settleWithin(this.provider.shutdown(), timeoutMs, { unref: true });
     return this.stopping;
   }
 }
