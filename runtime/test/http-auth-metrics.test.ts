@@ -12,24 +12,25 @@ import { repoRoot } from './cli-helpers.ts';
 
 const count = (text: string, reason: string): number => Number(new RegExp(`^berth_auth_failures_total\\{reason="${reason}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 
-test('401s are counted in berth_auth_failures_total by reason', async () => {
+const HELLO = JSON.stringify(join(repoRoot, 'examples', 'hello', 'server.ts'));
+
+/** Starts a runtime for an McpServer named `name` whose spec lines (after `source`) are `specLines`; `prepare` fills its folder first. */
+async function startWith(name: string, specLines: string, prepare: (dir: string) => void = () => {}) {
   const dir = mkdtempSync(join(tmpdir(), 'berth-auth-metrics-'));
-  mkdirSync(join(dir, 'secrets', 'keys'), { recursive: true });
-  writeFileSync(join(dir, 'secrets', 'keys', 'alice'), 'correct-horse-battery-staple');
-  writeFileSync(
-    join(dir, 'mcpserver.yaml'),
-    `apiVersion: berth.dev/v1alpha1
-kind: McpServer
-metadata: { name: keyed, namespace: test }
-spec:
-  source: { module: { path: ${JSON.stringify(join(repoRoot, 'examples', 'hello', 'server.ts'))} } }
-  auth: { apiKeys: { secretRef: { name: keys } } }
-`,
-  );
-  const rt = await startRuntime(loadLocalRuntimeConfig(join(dir, 'mcpserver.yaml'), { port: 0, env: {} }), {
+  prepare(dir);
+  const manifest = `apiVersion: berth.dev/v1alpha1\nkind: McpServer\nmetadata: { name: ${name}, namespace: test }\nspec:\n  source: { module: { path: ${HELLO} } }\n${specLines}`;
+  writeFileSync(join(dir, 'mcpserver.yaml'), manifest);
+  return startRuntime(loadLocalRuntimeConfig(join(dir, 'mcpserver.yaml'), { port: 0, env: {} }), {
     logger: pino({ level: 'silent' }),
     handleSignals: false,
     handleProcessErrors: false,
+  });
+}
+
+test('401s are counted in berth_auth_failures_total by reason', async () => {
+  const rt = await startWith('keyed', '  auth: { apiKeys: { secretRef: { name: keys } } }\n', (dir) => {
+    mkdirSync(join(dir, 'secrets', 'keys'), { recursive: true });
+    writeFileSync(join(dir, 'secrets', 'keys', 'alice'), 'correct-horse-battery-staple');
   });
   try {
     const base = rt.url.replace(/\/mcp$/, '');
@@ -55,23 +56,7 @@ spec:
 });
 
 test('an unreachable authorization server gets 503 + Retry-After with a JSON-RPC error, counted as "unavailable"', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'berth-auth-unavailable-'));
-  writeFileSync(
-    join(dir, 'mcpserver.yaml'),
-    `apiVersion: berth.dev/v1alpha1
-kind: McpServer
-metadata: { name: guarded, namespace: test }
-spec:
-  source: { module: { path: ${JSON.stringify(join(repoRoot, 'examples', 'hello', 'server.ts'))} } }
-  endpoint: { publicUrl: "http://127.0.0.1:9/mcp" }
-  auth: { oauth: { issuer: "http://127.0.0.1:9" } }
-`,
-  );
-  const rt = await startRuntime(loadLocalRuntimeConfig(join(dir, 'mcpserver.yaml'), { port: 0, env: {} }), {
-    logger: pino({ level: 'silent' }),
-    handleSignals: false,
-    handleProcessErrors: false,
-  });
+  const rt = await startWith('guarded', '  endpoint: { publicUrl: "http://127.0.0.1:9/mcp" }\n  auth: { oauth: { issuer: "http://127.0.0.1:9" } }\n');
   try {
     const base = rt.url.replace(/\/mcp$/, '');
     const before = count(await (await fetch(`${base}/metrics`)).text(), 'unavailable');
