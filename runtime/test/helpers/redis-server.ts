@@ -216,8 +216,13 @@ export async function startSentinel(): Promise<SentinelProcess> {
     async stop() {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       if (child.exitCode === null && child.signalCode === null) {
+        // The child is unref'd: without this, a test process with nothing else pending exits
+        // while waiting here, and the master below is never stopped (an orphaned redis-server).
+        child.ref();
         child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
         await exited;
+        clearTimeout(t);
       }
       await master.stop();
     },
