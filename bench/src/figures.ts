@@ -9,7 +9,7 @@ import type { LoadResult, LoadSpec } from './load-worker.ts';
 import { legacySessionCall, LEGACY, type WireRequest } from './mcp-wire.ts';
 import { rssBytes, type Started } from './proc.ts';
 import { commandCalls, type BenchRedis } from './redis.ts';
-import { readSse } from './sse-client.ts';
+import { readSse } from '../../runtime/test/helpers/sse-stream.ts';
 
 export type Figures = Record<string, number | string>;
 export type Load = (spec: LoadSpec) => Promise<LoadResult>;

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pinned } from './proc.ts';
+import { pinned, stopChild } from './proc.ts';
 
 export interface BenchHaproxy {
   port: number;
@@ -61,13 +61,7 @@ export async function startHaproxy(port: number, backends: number[], core: numbe
     port,
     pid: child.pid!,
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(t);
-      }
+      await stopChild(child, 3000);
       rmSync(dir, { recursive: true, force: true });
     },
   };

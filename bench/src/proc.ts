@@ -35,6 +35,20 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone (at once if it already is). */
+export function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // Already gone (a replica the harness killed on purpose): nothing to wait for.
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
 /** Starts a server process and waits until `ready(port)` succeeds. */
 export async function startServer(
   cmd: string,
@@ -59,17 +73,7 @@ export async function startServer(
   return {
     port: opts.port,
     child,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        // Already gone (a replica the harness killed on purpose): nothing to wait for.
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-        child.once('exit', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
+    stop: () => stopChild(child, 5000),
   };
 }
 

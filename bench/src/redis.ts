@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, pinned } from './proc.ts';
+import { freePort, pinned, stopChild } from './proc.ts';
 
 export interface BenchRedis {
   port: number;
@@ -98,13 +98,7 @@ export async function startRedis(core: number | undefined): Promise<BenchRedis> 
     command: (line) => respCommand(port, line),
     info: async (section) => parseInfo(await respCommand(port, `INFO ${section}`)),
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(t);
-      }
+      await stopChild(child, 3000);
       rmSync(dir, { recursive: true, force: true });
     },
   };

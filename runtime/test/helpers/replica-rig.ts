@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { startBerth, type RunningBerth } from '../cli-helpers.ts';
 import { freePort } from './redis-server.ts';
 import { legacyHeaders } from './http-app.ts';
+import { readSse, type SseEvent } from './sse-stream.ts';
 
 export const MANIFEST = join(import.meta.dirname, '..', 'fixtures', 'replicas', 'mcpserver.yaml');
 export const PREFIX = 'berth:{test/replicas}:';
@@ -35,44 +36,6 @@ export async function startReplica(redisUrl: string): Promise<Replica> {
 export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-export interface SseEvent {
-  id?: string;
-  data: string;
-}
-
-/** Reads SSE events from a fetch body until it ends or breaks; `onEvent` returns true to stop. */
-export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) => boolean): Promise<'stopped' | 'ended' | 'broken'> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buf = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return 'ended';
-      buf += decoder.decode(value, { stream: true });
-      let cut: number;
-      while ((cut = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, cut);
-        buf = buf.slice(cut + 2);
-        const e: SseEvent = { data: '' };
-        const data: string[] = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id:')) e.id = line.slice(3).trim();
-          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-        }
-        e.data = data.join('\n');
-        if (e.id === undefined && e.data === '') continue;
-        if (onEvent(e)) {
-          await reader.cancel().catch(() => {});
-          return 'stopped';
-        }
-      }
-    }
-  } catch {
-    return 'broken';
-  }
 }
 
 export interface CallResult {

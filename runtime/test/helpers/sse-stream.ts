@@ -1,13 +1,15 @@
-// A minimal 2025-era client side for the replica-loss figure: read a POST's
-// SSE stream, and resume it with Last-Event-ID when it breaks, like a
-// spec-following client does.
+/**
+ * Reads a 2025-era POST or GET SSE stream event by event, telling a stream
+ * that ended from one that broke (the client then resumes with
+ * Last-Event-ID). Shared by the multi-replica tests and the bench.
+ */
 
 export interface SseEvent {
   id?: string;
   data: string;
 }
 
-/** Reads SSE events until the body ends or breaks; `onEvent` returns true to stop reading. */
+/** Reads SSE events from a fetch body until it ends or breaks; `onEvent` returns true to stop. */
 export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (e: SseEvent) => boolean): Promise<'stopped' | 'ended' | 'broken'> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
