@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pinned } from './proc.ts';
 import { findGo } from '../../e2e/src/cluster/build.ts';
+import { pidAlive } from '../../e2e/src/cluster/proc.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const toolsDir = join(here, '..', 'tools');
@@ -88,15 +89,6 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ cod
     child.on('close', (code) => res({ code: code ?? 1, out }));
   });
 }
-
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Takes a machine-wide lock file (holding the owner's pid; a dead owner's lock is taken over). */
 async function withLock<T>(path: string, fn: () => Promise<T>): Promise<T> {

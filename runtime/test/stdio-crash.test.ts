@@ -10,6 +10,7 @@ import { createStdioBackend } from '../src/backend/stdio/index.ts';
 import type { Backend, ClientContext, ExchangeSink } from '../src/backend/types.ts';
 import type { JsonRpcResponse } from '../src/protocol/jsonrpc.ts';
 import { ANON, captureLogger, FIXTURES, runtimeConfig } from './fixtures/stdio/harness.ts';
+import { isAlive } from './helpers/process.ts';
 
 const FIXTURE = join(FIXTURES, 'fixture-server.mjs');
 const sink: ExchangeSink = { notification: () => undefined, request: async () => Promise.reject(new Error('no client')) };
@@ -38,14 +39,6 @@ function textOf(res: JsonRpcResponse): string {
   return (res.result.content as Array<{ text: string }>)[0]!.text;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 async function waitFor(cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -112,7 +105,7 @@ test('a child that never finishes its handshake is killed and reported by health
   assert.match(h.reason ?? '', /did not finish its handshake within 1s/);
   const started = lines.find((l) => l.msg === 'Started a stdio server process');
   assert.ok(started);
-  await waitFor(() => !alive(started.pid as number), 2000);
+  await waitFor(() => !isAlive(started.pid as number), 2000);
   assert.ok(lines.some((l) => l.msg === 'Killed a stdio server process that failed its handshake'));
   // Requests fail fast and clearly while nothing is ready.
   const res = await tool(b, legacyCtx(), 'echo', { text: 'x' });
@@ -155,7 +148,7 @@ test('close(): stdin first, then SIGTERM, then SIGKILL, all before the deadline'
   const deadline = t0 + 1500;
   await b.close(deadline);
   assert.ok(Date.now() <= deadline + 50, `close took ${Date.now() - t0} ms`);
-  for (const pid of pids) assert.equal(alive(pid), false);
+  for (const pid of pids) assert.equal(isAlive(pid), false);
   assert.ok(lines.some((l) => l.msg === 'Killed a stdio server process that ignored SIGTERM'));
   assert.equal(b.health().ready, false);
 

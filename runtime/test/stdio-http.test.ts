@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { startRuntime, type RuntimeHandle } from '../src/main.ts';
 import { captureLogger, EVERYTHING_BIN, runtimeConfig } from './fixtures/stdio/harness.ts';
+import { isAlive } from './helpers/process.ts';
 
 let rt: RuntimeHandle;
 
@@ -110,16 +111,8 @@ test('perSession over HTTP: one child per session, initialized with its params, 
   await a.transport.terminateSession();
   await a.c.close();
   const end = Date.now() + 5000;
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  while (alive(a.w.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
-  assert.equal(alive(a.w.pid), false, "the ended session's child is gone");
-  assert.equal(alive(b.w.pid), true, "the other session's child lives on");
+  while (isAlive(a.w.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(isAlive(a.w.pid), false, "the ended session's child is gone");
+  assert.equal(isAlive(b.w.pid), true, "the other session's child lives on");
   await b.c.close();
 });

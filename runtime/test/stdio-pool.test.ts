@@ -10,6 +10,7 @@ import { createStdioBackend } from '../src/backend/stdio/index.ts';
 import type { Backend, ClientContext, ExchangeSink, ServerChangeEvent } from '../src/backend/types.ts';
 import type { JsonRpcNotification, JsonRpcResponse } from '../src/protocol/jsonrpc.ts';
 import { ANON, captureLogger, FIXTURES, runtimeConfig } from './fixtures/stdio/harness.ts';
+import { isAlive } from './helpers/process.ts';
 
 const FIXTURE = join(FIXTURES, 'fixture-server.mjs');
 const nullSink: ExchangeSink = { notification: () => undefined, request: async () => Promise.reject(new Error('no client')) };
@@ -35,14 +36,6 @@ function textOf(res: JsonRpcResponse): string {
   assert.ok('result' in res, JSON.stringify(res));
   return (res.result.content as Array<{ text: string }>)[0]!.text;
 }
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 async function waitFor(cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -104,8 +97,8 @@ test('perSession: each legacy session gets its own child initialized with its ow
   assert.match(textOf(third), /at most 2 per-session processes/);
   // closeSession stops the child; the idle one goes after the idle timeout.
   await b.closeSession('sess-a');
-  assert.equal(alive(whoA.pid), false);
-  await waitFor(() => !alive(whoC.pid), 5000);
+  assert.equal(isAlive(whoA.pid), false);
+  await waitFor(() => !isAlive(whoC.pid), 5000);
   assert.ok(lines.some((l) => l.msg === 'Stopped the stdio server process of an idle session' && l.session === 'sess-c'));
   // A session that comes back gets a fresh child with the same params.
   const again = JSON.parse(textOf(await tool(b, a, 'whoami')));
