@@ -18,7 +18,7 @@ import { sharedMetrics } from './observability/metrics.ts';
 import { startTracing } from './observability/tracing.ts';
 import { withPolicy } from './policy/with-policy.ts';
 import type { RateLimiterDeps } from './security/rate-limit/limiter.ts';
-import { noneAuthenticator, unlimited, type Authenticator, type RequestLimiter } from './security/types.ts';
+import { reportedNoneAuthenticator, unlimited, type Authenticator, type RequestLimiter } from './security/types.ts';
 import { createMemoryStores } from './store/memory/index.ts';
 import type { EventBus, EventStore, SessionStore } from './store/types.ts';
 
@@ -82,11 +82,7 @@ async function createStores(config: RuntimeConfig, logger: Logger, replicaId: st
  * needs it (OAuth brings jose): an `auth.none` runtime never loads it.
  */
 async function createAuth(config: RuntimeConfig, logger: Logger): Promise<Authenticator> {
-  if (config.spec.auth.none && !config.spec.auth.oauth && !config.spec.auth.apiKeys) {
-    // The logger already carries the tenant.
-    logger.child({ component: 'auth' }).warn('Authentication is disabled (auth.none): every caller is anonymous');
-    return noneAuthenticator();
-  }
+  if (config.spec.auth.none && !config.spec.auth.oauth && !config.spec.auth.apiKeys) return reportedNoneAuthenticator(logger.child({ component: 'auth' }));
   const { createAuthenticator } = await import('./security/authenticator.ts');
   return createAuthenticator(config, { logger });
 }

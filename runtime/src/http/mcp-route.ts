@@ -32,7 +32,6 @@ const header = (request: FastifyRequest, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v;
 };
 
-
 /** Maps fastify's own errors on the route to the error table. */
 function tableEntryFor(error: FastifyError): HttpErrorSpec | undefined {
   switch (error.code) {

@@ -5,7 +5,7 @@ import { createApiKeyAuthenticator } from './api-keys.ts';
 import { secretDirPath } from './secrets.ts';
 import { createOAuthAuthenticator } from './oauth/authenticator.ts';
 import type { FetchLike } from './oauth/discovery.ts';
-import { noneAuthenticator, type Authenticator } from './types.ts';
+import { reportedNoneAuthenticator, type Authenticator } from './types.ts';
 
 export interface AuthenticatorDeps {
   logger: Logger;
@@ -41,9 +41,6 @@ export function createAuthenticator(config: RuntimeConfig, deps: AuthenticatorDe
   if (auth.apiKeys) {
     return createApiKeyAuthenticator({ dir: secretDirPath(config.runtime.secretsDir, auth.apiKeys.secretRef.name), logger, pollMs: deps.apiKeyPollMs });
   }
-  if (auth.none) {
-    logger.warn({ tenant: `${config.tenant.namespace}/${config.tenant.name}` }, 'Authentication is disabled (auth.none): every caller is anonymous');
-    return noneAuthenticator();
-  }
+  if (auth.none) return reportedNoneAuthenticator(logger);
   throw new Error('auth: exactly one of oauth, apiKeys, none is required');
 }

@@ -1,4 +1,5 @@
 /** Seams for authentication and request-level rate limits, used by the HTTP layer. */
+import type { Logger } from 'pino';
 import type { Principal } from '../backend/types.ts';
 
 /** The parts of an HTTP request auth needs (framework-neutral). */
@@ -51,6 +52,12 @@ export interface RequestLimiter {
 
 /** Principal for `auth.none`. */
 export const ANONYMOUS: Principal = Object.freeze({ id: 'anonymous', kind: 'anonymous', scopes: Object.freeze([]) as readonly string[] });
+
+/** The authenticator for an explicit `auth.none`, with the warning every such runtime logs (`logger` carries the tenant). */
+export function reportedNoneAuthenticator(logger: Pick<Logger, 'warn'>): Authenticator {
+  logger.warn('Authentication is disabled (auth.none): every caller is anonymous');
+  return noneAuthenticator();
+}
 
 /** The authenticator for an explicit `auth.none`. */
 export function noneAuthenticator(): Authenticator {
