@@ -101,7 +101,10 @@ test('PORT=… npm start serves the hello example; the documented client lists i
   const sh = shell(documented.replace('8080', String(port)));
   t.after(() => sh.stop());
   await waitReady(port, sh);
-  assert.match(sh.output(), new RegExp(`"url":"http://127\\.0\\.0\\.1:${port}/mcp".*"msg":"Berth runtime listening"`));
+  // The log line goes through the logger's buffered stream and the npm wrapper's pipe: it may land just after /ready answers.
+  const listening = new RegExp(`"url":"http://127\\.0\\.0\\.1:${port}/mcp".*"msg":"Berth runtime listening"`);
+  for (const end = Date.now() + 5000; !listening.test(sh.output()) && Date.now() < end; ) await sleep(50);
+  assert.match(sh.output(), listening);
   const out = runClient(`http://127.0.0.1:${port}/mcp`);
   assert.match(out, /^tools: .*\bcalculate\b/m);
   assert.match(out, /^6 \* 7 = 42$/m);
