@@ -13,6 +13,7 @@ import type { BerthModuleContext, BerthServerFactory } from './context.ts';
 import { ModuleInstance, REQUEST_CANCELLED } from './instance.ts';
 import { DEFAULT_POOL, InstancePool, PoolClosedError, PoolSaturatedError, type PoolOptions } from './pool.ts';
 import { annotateValidationFailure } from './tool-errors.ts';
+import { installFastGuards } from './sdk-guards.ts';
 
 export interface ModuleBackendOptions {
   /** `namespace/name`, for logs and the module context. */
@@ -107,6 +108,7 @@ class ModuleBackend implements Backend {
   #closing = false;
 
   constructor(opts: ModuleBackendOptions) {
+    installFastGuards();
     this.#opts = opts;
     this.#log = opts.logger.child({ backend: 'module' });
     const pool = { ...DEFAULT_POOL, ...opts.pool };
