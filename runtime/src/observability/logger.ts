@@ -5,6 +5,7 @@
  * `durationMs` and `bytes` fields to the lines they write.
  */
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { batchedStdout } from './log-stream.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -15,7 +16,7 @@ export interface LoggerSettings {
   tenant?: string;
   /** Replica id; becomes the `replica` field of every line. */
   replica?: string;
-  /** Where lines go; defaults to stdout (fd 1). Tests pass a stream to read lines back. */
+  /** Where lines go; defaults to stdout (fd 1), batched (log-stream.ts). Tests pass a stream to read lines back. */
   destination?: DestinationStream;
 }
 
@@ -49,5 +50,5 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     formatters: { level: (label) => ({ level: label }) },
     redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
   };
-  return settings.destination ? pino(options, settings.destination) : pino(options);
+  return pino(options, settings.destination ?? batchedStdout());
 }
