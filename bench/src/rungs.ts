@@ -78,7 +78,7 @@ export function startBerth(manifest: string, extra: string[] = [], env: NodeJS.P
       port,
       ready: berthReady,
       timeoutMs: 60_000,
-      env: { BERTH_LOG_LEVEL: 'warn', BERTH_BENCH_MEM_FILE: memFile(port), ...env, ...more },
+      env: { BERTH_BENCH_MEM_FILE: memFile(port), ...env, ...more },
     });
 }
 
