@@ -18,8 +18,10 @@ export class BatchedLogStream {
   /** Asks pino to set `lastLevel` before each write. */
   readonly [PINO_METADATA] = true;
   lastLevel = 0;
-  #chunks: string[] = [];
-  #bytes = 0;
+  // Lines are copied out of the JS heap at once: a string kept for up to
+  // flushMs would outlive a young-generation collection and be promoted.
+  #buffer: Buffer;
+  #used = 0;
   #timer: NodeJS.Timeout | undefined;
   #broken = false;
 
@@ -31,24 +33,30 @@ export class BatchedLogStream {
     this.#fd = fd;
     this.#flushMs = flushMs;
     this.#maxBytes = maxBytes;
+    this.#buffer = Buffer.allocUnsafeSlow(maxBytes);
   }
 
   write(line: string): void {
     if (this.#broken) return;
-    this.#chunks.push(line);
-    this.#bytes += line.length;
-    if (this.lastLevel >= WARN || this.#bytes >= this.#maxBytes) this.flushSync();
-    else this.#timer ??= setTimeout(() => this.flushSync(), this.#flushMs).unref();
+    const bytes = Buffer.byteLength(line);
+    if (this.#used + bytes > this.#maxBytes) this.flushSync();
+    if (bytes > this.#maxBytes) this.#writeAll(Buffer.from(line));
+    else this.#used += this.#buffer.write(line, this.#used);
+    if (this.lastLevel >= WARN) this.flushSync();
+    else if (this.#used > 0) this.#timer ??= setTimeout(() => this.flushSync(), this.#flushMs).unref();
   }
 
   /** Writes everything gathered so far, now. */
   flushSync(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#chunks.length === 0) return;
-    let data = Buffer.from(this.#chunks.length === 1 ? this.#chunks[0]! : this.#chunks.join(''));
-    this.#chunks = [];
-    this.#bytes = 0;
+    if (this.#used === 0) return;
+    const used = this.#used;
+    this.#used = 0;
+    this.#writeAll(this.#buffer.subarray(0, used));
+  }
+
+  #writeAll(data: Buffer): void {
     while (data.length > 0 && !this.#broken) {
       try {
         data = data.subarray(writeSync(this.#fd, data));

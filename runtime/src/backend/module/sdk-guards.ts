@@ -71,30 +71,41 @@ export function responseVerdict(m: unknown): Verdict {
   return result === false && error === false ? false : undefined;
 }
 
-/** A safeParse answer whose `data` / `error` come from zod when first read. */
-function answer(success: boolean, ask: () => { data?: unknown; error?: unknown }): { success: boolean; data?: unknown; error?: unknown } {
-  let full: { data?: unknown; error?: unknown } | undefined;
-  const get = () => (full ??= ask());
-  return success
-    ? {
-        success,
-        get data() {
-          return get().data;
-        },
-      }
-    : {
-        success,
-        get error() {
-          return get().error;
-        },
-      };
+type Parse = (value: unknown, params?: unknown) => { success: boolean; data?: unknown; error?: unknown };
+
+/** A safeParse answer whose `data` / `error` come from zod when first read (one object, no closures: the guards drop it at once). */
+class LazyAnswer {
+  readonly success: boolean;
+  readonly #parse: Parse;
+  readonly #value: unknown;
+  readonly #params: unknown;
+  #full: { data?: unknown; error?: unknown } | undefined;
+
+  constructor(success: boolean, parse: Parse, value: unknown, params: unknown) {
+    this.success = success;
+    this.#parse = parse;
+    this.#value = value;
+    this.#params = params;
+  }
+
+  get data(): unknown {
+    return this.success ? this.#zod().data : undefined;
+  }
+
+  get error(): unknown {
+    return this.success ? undefined : this.#zod().error;
+  }
+
+  #zod(): { data?: unknown; error?: unknown } {
+    return (this.#full ??= this.#parse(this.#value, this.#params));
+  }
 }
 
 function shortCircuit(schema: SafeParsing, verdict: (m: unknown) => Verdict): void {
-  const original = schema.safeParse.bind(schema);
+  const original: Parse = schema.safeParse.bind(schema);
   schema.safeParse = (value, params) => {
     const v = verdict(value);
-    return v === undefined ? original(value, params) : answer(v, () => original(value, params));
+    return v === undefined ? original(value, params) : new LazyAnswer(v, original, value, params);
   };
 }
 
