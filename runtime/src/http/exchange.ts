@@ -9,6 +9,7 @@ import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest
 import { toolInterruptedResult, toolTimeoutResult } from '../protocol/tool-result.ts';
 import type { AppMetrics } from '../observability/metrics.ts';
 import { exchangeSpan, type ExchangeSpan } from '../observability/tracing.ts';
+import { SlotSet } from '../small-collections.ts';
 
 /** How an exchange's messages reach the client. */
 export interface Delivery {
@@ -52,6 +53,8 @@ export class Exchange implements ExchangeSink {
   /** Epoch ms after which the tracker times the exchange out (Infinity while waiting on the client). */
   deadline: number;
   done = false;
+  /** Position in the tracker's in-flight set (-1 when not in it). */
+  slot = -1;
   readonly sessionId: string | undefined;
   private readonly host: ExchangeHost;
   private readonly ctx: ClientContext;
@@ -218,7 +221,7 @@ export const idKey = (sessionId: string, id: RequestId): string => `${sessionId}
 
 /** In-flight exchanges of an app: timeouts from one ticker, drain support. */
 export class ExchangeTracker {
-  readonly all = new Set<Exchange>();
+  readonly all = new SlotSet<Exchange>();
   /** Legacy exchanges by session+request id, for `notifications/cancelled`. */
   private readonly byId = new Map<string, Exchange>();
   private timer: NodeJS.Timeout | undefined;
@@ -240,8 +243,8 @@ export class ExchangeTracker {
       if (this.byId.get(key) === exchange) this.byId.delete(key);
     }
     if (this.all.size === 0) {
-      if (this.timer) clearInterval(this.timer);
-      this.timer = undefined;
+      // The ticker stops at its next tick when nothing is in flight, not here:
+      // a new interval per request would be one more allocation each.
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
@@ -276,6 +279,7 @@ export class ExchangeTracker {
   }
 
   private tick(): void {
+    if (this.all.size === 0) return this.stop();
     const now = Date.now();
     for (const exchange of this.all) if (now >= exchange.deadline) exchange.timeout();
   }

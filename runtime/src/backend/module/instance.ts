@@ -24,6 +24,7 @@ import type { BerthModuleContext, BerthServerFactory, CurrentExchange } from './
 import { divertChangeNotifications, lowLevelServer, seedModernClientIdentity } from './sdk-compat.ts';
 import { instrumentToolErrors } from './tool-errors.ts';
 import { InProcessWire } from './wire.ts';
+import { SmallMap } from '../../small-collections.ts';
 import { toChangeEvent } from '../bridge/change-events.ts';
 
 /** JSON-RPC code for an exchange answered because it was cancelled (LSP convention). */
@@ -83,9 +84,9 @@ export class ModuleInstance {
   readonly #wire: InProcessWire;
   readonly #handle: StdioServerHandle;
   /** Resolvers of requests delivered to the instance, by internal id. */
-  readonly #pending = new Map<RequestId, (response: JsonRpcResponse) => void>();
+  readonly #pending = new SmallMap<RequestId, (response: JsonRpcResponse) => void>();
   /** Internal id → exchange, for `relatedRequestId` routing. */
-  readonly #exchanges = new Map<RequestId, ActiveExchange>();
+  readonly #exchanges = new SmallMap<RequestId, ActiveExchange>();
   #lastError: Error | undefined;
 
   constructor(deps: InstanceDeps) {
@@ -289,7 +290,7 @@ export class ModuleInstance {
     if (this.#dead) return;
     this.#dead = true;
     this.#current = undefined;
-    for (const [id, resolve] of [...this.#pending]) {
+    for (const [id, resolve] of this.#pending.entries()) {
       resolve(errorResponse(id, ErrorCode.InternalError, 'the server instance closed while serving the request'));
     }
     this.#pending.clear();
