@@ -57,8 +57,8 @@ function audienceOf(ctx: ClientContext): string {
 export function createStdioBackend(config: RuntimeConfig, logger: Logger, options: StdioBackendOptions = {}): Backend {
   const src = config.spec.source.stdio;
   if (!src) throw new Error('spec.source.stdio is required for the stdio backend');
-  const tenant = `${config.tenant.namespace}/${config.tenant.name}`;
-  const log = logger.child({ tenant, backend: 'stdio' });
+  // The runtime's root logger already carries `tenant`.
+  const log = logger.child({ backend: 'stdio' });
   const rt = config.runtime;
   const handshakeTimeoutMs = src.handshakeTimeoutSeconds * 1000;
   const perSession = src.instances.mode === 'perSession';
