@@ -78,7 +78,8 @@ export function startBerth(manifest: string, extra: string[] = [], env: NodeJS.P
       port,
       ready: berthReady,
       timeoutMs: 60_000,
-      env: { BERTH_BENCH_MEM_FILE: memFile(port), ...env, ...more },
+      // warn: no per-call info line, as the peers write none (the report says so).
+      env: { BERTH_LOG_LEVEL: 'warn', BERTH_BENCH_MEM_FILE: memFile(port), ...env, ...more },
     });
 }
 
