@@ -93,4 +93,44 @@ export class SmallMap<K, V> {
   entries(): Array<[K, V]> {
     return this.#keys.map((k, i) => [k, this.#values[i]!]);
   }
+
+  /** A snapshot of the values. */
+  values(): V[] {
+    return this.#values.slice();
+  }
+}
+
+/** A set for a handful of values (linear search), with no hash table behind it. */
+export class SmallSet<T> {
+  readonly #items: T[] = [];
+
+  get size(): number {
+    return this.#items.length;
+  }
+
+  has(value: T): boolean {
+    return this.#items.indexOf(value) >= 0;
+  }
+
+  add(value: T): this {
+    if (this.#items.indexOf(value) < 0) this.#items.push(value);
+    return this;
+  }
+
+  delete(value: T): boolean {
+    const i = this.#items.indexOf(value);
+    if (i < 0) return false;
+    const last = this.#items.pop()!;
+    if (i < this.#items.length) this.#items[i] = last;
+    return true;
+  }
+
+  clear(): void {
+    this.#items.length = 0;
+  }
+
+  /** A snapshot of the values. */
+  values(): T[] {
+    return this.#items.slice();
+  }
 }

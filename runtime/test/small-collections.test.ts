@@ -1,7 +1,7 @@
 /** The hot path's small collections behave like the Set and Map they replace. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SlotSet, SmallMap } from '../src/small-collections.ts';
+import { SlotSet, SmallMap, SmallSet } from '../src/small-collections.ts';
 
 test('SlotSet: add, delete from any position, idempotence, snapshot iteration', () => {
   const set = new SlotSet<{ slot: number; n: number }>();
@@ -49,4 +49,26 @@ test('SmallMap: get/set/has/delete/clear/entries agree with Map over a random se
     assert.equal(small.size, ref.size);
   }
   assert.deepEqual(new Map(small.entries()), ref);
+});
+
+test('SmallSet: add/has/delete/clear agree with Set over a random sequence', () => {
+  const small = new SmallSet<number>();
+  const ref = new Set<number>();
+  let seed = 11;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let step = 0; step < 2000; step++) {
+    const v = Math.floor(rand() * 8);
+    const r = rand();
+    if (r < 0.45) {
+      small.add(v);
+      ref.add(v);
+    } else if (r < 0.95) assert.equal(small.delete(v), ref.delete(v));
+    else {
+      small.clear();
+      ref.clear();
+    }
+    assert.equal(small.has(v), ref.has(v));
+    assert.equal(small.size, ref.size);
+  }
+  assert.deepEqual(new Set(small.values()), ref);
 });

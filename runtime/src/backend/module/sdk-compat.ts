@@ -5,6 +5,7 @@
  */
 import { McpServer, Server, type Transport } from '@modelcontextprotocol/server';
 import type { JsonRpcNotification } from '../../protocol/jsonrpc.ts';
+import { SmallMap, SmallSet } from '../../small-collections.ts';
 
 const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 const CLIENT_INFO = 'io.modelcontextprotocol/clientInfo';
@@ -122,12 +123,19 @@ function skipRepeatedRequestChecks(server: LowLevel, transport: Transport): void
   const deliver = channel.deliver;
   if (typeof classify !== 'function' || typeof handler._onrequest !== 'function' || typeof deliver !== 'function') return;
   if (!(pending instanceof Set) || typeof channel._closed !== 'boolean') return;
+  // One exchange at a time per instance: array-backed bookkeeping instead of a
+  // Set and a Map emptied and refilled per request (see small-collections.ts).
+  const small = new SmallSet<unknown>();
+  for (const id of pending) small.add(id);
+  channel._pendingRequests = small;
+  const controllers = (server as unknown as { _requestHandlerAbortControllers?: unknown })._requestHandlerAbortControllers;
+  if (controllers instanceof Map && controllers.size === 0) (server as unknown as { _requestHandlerAbortControllers: unknown })._requestHandlerAbortControllers = new SmallMap();
   channel.deliver = (message: unknown, extra?: unknown): void => {
     if (channel._closed !== false || channel.onmessage !== classify || !isPlainRequest(message)) {
       (deliver as (m: unknown, e?: unknown) => void).call(channel, message, extra);
       return;
     }
-    pending.add((message as { id: unknown }).id);
+    small.add((message as { id: unknown }).id);
     (handler._onrequest as (m: unknown, e?: unknown) => void).call(server, message, extra);
   };
 }

@@ -57,16 +57,25 @@ export function verifiedCache<T>(opts: VerifiedCacheOptions = {}): VerifiedCache
   const skewMs = (opts.skewSeconds ?? 0) * 1000;
   const now = opts.now ?? Date.now;
   const map = new Map<string, Entry<T>>();
+  // The most recently used key: a hit on it needs no reordering (a delete and
+  // re-insert per request would churn the Map's backing table).
+  let newest: string | undefined;
   return {
     get(token, check) {
       if (ttl <= 0 || map.size === 0) return undefined;
       const k = tokenKey(token);
       const hit = map.get(k);
       if (!hit) return undefined;
-      map.delete(k);
-      if (hit.until <= now() || !check(hit.claims)) return undefined;
+      if (hit.until <= now() || !check(hit.claims)) {
+        map.delete(k);
+        return undefined;
+      }
       // Re-inserted: the Map's order is the recency order.
-      map.set(k, hit);
+      if (k !== newest) {
+        map.delete(k);
+        map.set(k, hit);
+        newest = k;
+      }
       return hit;
     },
     set(token, entry, keysUntil) {
@@ -79,9 +88,11 @@ export function verifiedCache<T>(opts: VerifiedCacheOptions = {}): VerifiedCache
       map.delete(k);
       while (map.size >= max) map.delete(map.keys().next().value!);
       map.set(k, { ...entry, until });
+      newest = k;
     },
     clear() {
       map.clear();
+      newest = undefined;
     },
     get size() {
       return map.size;
