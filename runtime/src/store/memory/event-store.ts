@@ -25,9 +25,17 @@ interface Ev {
   seq: number;
   streamId: string;
   eventId: string;
-  message: JsonRpcMessage | null;
+  /**
+   * The message as JSON (null for a priming event). Kept serialized: a
+   * retained object graph per event would be promoted and later dropped,
+   * the largest source of full collections on a busy legacy session; a
+   * string is one flat object. Parsed again only for replay and tails.
+   */
+  json: string | null;
   at: number;
 }
+
+const messageOf = (ev: Ev): JsonRpcMessage | null => (ev.json === null ? null : (JSON.parse(ev.json) as JsonRpcMessage));
 
 interface Tail {
   streamId: string;
@@ -115,7 +123,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       tail.lastSeq = ev.seq;
       if (ev.streamId !== tail.streamId) continue;
       try {
-        tail.onEvent({ eventId: ev.eventId, message: ev.message });
+        tail.onEvent({ eventId: ev.eventId, message: messageOf(ev) });
       } catch {
         // A failing consumer must not break the log or other tails.
       }
@@ -146,7 +154,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     const log = logFor(sessionId);
     const seq = ++log.seq;
     const eventId = `${sessionId}.${streamId}.${seq}`;
-    log.events.push({ seq, streamId, eventId, message, at: now() });
+    log.events.push({ seq, streamId, eventId, json: message === null ? null : JSON.stringify(message), at: now() });
     let info = log.streams.get(streamId);
     if (!info) {
       info = { trimmedUpTo: log.orphanFloor, count: 0 };
@@ -179,7 +187,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       const events: StoredEvent[] = [];
       for (let i = log.head; i < log.events.length; i++) {
         const ev = log.events[i] as Ev;
-        if (ev.seq > parsed.seq && ev.streamId === parsed.streamId) events.push({ eventId: ev.eventId, message: ev.message });
+        if (ev.seq > parsed.seq && ev.streamId === parsed.streamId) events.push({ eventId: ev.eventId, message: messageOf(ev) });
       }
       return { streamId: parsed.streamId, events };
     },
