@@ -72,9 +72,11 @@ export function divertChangeNotifications(server: LowLevel, onChange: (n: JsonRp
   };
 }
 
-const REQUEST_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+/** The keys a JSON-RPC request may have (the SDK's request schema is strict). */
+export const REQUEST_KEYS: ReadonlySet<string> = new Set(['jsonrpc', 'id', 'method', 'params']);
 const RELATED_TASK_KEY = 'io.modelcontextprotocol/related-task';
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A JSON object (not null, not an array). */
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * A request the SDK's `JSONRPCRequestSchema` certainly accepts (strict
