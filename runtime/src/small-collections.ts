@@ -44,37 +44,44 @@ export class SlotSet<T extends { slot: number }> {
   }
 }
 
-/** A map for a handful of entries (linear search), with no hash table behind it. */
+/**
+ * Past this many entries a small collection spills the rest into a real Map
+ * or Set, so a burst of concurrency costs hashing, not linear scans.
+ */
+const SMALL_LIMIT = 16;
+
+/** A map for a handful of entries (linear search, no hash table behind it); a burst spills into a Map. */
 export class SmallMap<K, V> {
   readonly #keys: K[] = [];
   readonly #values: V[] = [];
+  #spill: Map<K, V> | undefined;
 
   get size(): number {
-    return this.#keys.length;
+    return this.#keys.length + (this.#spill?.size ?? 0);
   }
 
   get(key: K): V | undefined {
     const i = this.#keys.indexOf(key);
-    return i < 0 ? undefined : this.#values[i];
+    return i >= 0 ? this.#values[i] : this.#spill?.get(key);
   }
 
   has(key: K): boolean {
-    return this.#keys.indexOf(key) >= 0;
+    return this.#keys.indexOf(key) >= 0 || (this.#spill?.has(key) ?? false);
   }
 
   set(key: K, value: V): void {
     const i = this.#keys.indexOf(key);
-    if (i >= 0) {
-      this.#values[i] = value;
-      return;
+    if (i >= 0) this.#values[i] = value;
+    else if (this.#spill?.has(key) || this.#keys.length >= SMALL_LIMIT) (this.#spill ??= new Map()).set(key, value);
+    else {
+      this.#keys.push(key);
+      this.#values.push(value);
     }
-    this.#keys.push(key);
-    this.#values.push(value);
   }
 
   delete(key: K): boolean {
     const i = this.#keys.indexOf(key);
-    if (i < 0) return false;
+    if (i < 0) return this.#spill?.delete(key) ?? false;
     const lastKey = this.#keys.pop()!;
     const lastValue = this.#values.pop()!;
     if (i < this.#keys.length) {
@@ -87,39 +94,45 @@ export class SmallMap<K, V> {
   clear(): void {
     this.#keys.length = 0;
     this.#values.length = 0;
+    this.#spill = undefined;
   }
 
   /** A snapshot of the entries. */
   entries(): Array<[K, V]> {
-    return this.#keys.map((k, i) => [k, this.#values[i]!]);
+    const out = this.#keys.map((k, i): [K, V] => [k, this.#values[i]!]);
+    if (this.#spill) out.push(...this.#spill.entries());
+    return out;
   }
 
   /** A snapshot of the values. */
   values(): V[] {
-    return this.#values.slice();
+    return this.#spill ? [...this.#values, ...this.#spill.values()] : this.#values.slice();
   }
 }
 
-/** A set for a handful of values (linear search), with no hash table behind it. */
+/** A set for a handful of values (linear search, no hash table behind it); a burst spills into a Set. */
 export class SmallSet<T> {
   readonly #items: T[] = [];
+  #spill: Set<T> | undefined;
 
   get size(): number {
-    return this.#items.length;
+    return this.#items.length + (this.#spill?.size ?? 0);
   }
 
   has(value: T): boolean {
-    return this.#items.indexOf(value) >= 0;
+    return this.#items.indexOf(value) >= 0 || (this.#spill?.has(value) ?? false);
   }
 
   add(value: T): this {
-    if (this.#items.indexOf(value) < 0) this.#items.push(value);
+    if (this.#items.indexOf(value) >= 0) return this;
+    if (this.#spill?.has(value) || this.#items.length >= SMALL_LIMIT) (this.#spill ??= new Set()).add(value);
+    else this.#items.push(value);
     return this;
   }
 
   delete(value: T): boolean {
     const i = this.#items.indexOf(value);
-    if (i < 0) return false;
+    if (i < 0) return this.#spill?.delete(value) ?? false;
     const last = this.#items.pop()!;
     if (i < this.#items.length) this.#items[i] = last;
     return true;
@@ -127,10 +140,11 @@ export class SmallSet<T> {
 
   clear(): void {
     this.#items.length = 0;
+    this.#spill = undefined;
   }
 
   /** A snapshot of the values. */
   values(): T[] {
-    return this.#items.slice();
+    return this.#spill ? [...this.#items, ...this.#spill] : this.#items.slice();
   }
 }

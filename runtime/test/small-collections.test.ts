@@ -28,47 +28,55 @@ test('SlotSet: add, delete from any position, idempotence, snapshot iteration', 
   assert.equal(set.delete(items[0]!), true);
 });
 
-test('SmallMap: get/set/has/delete/clear/entries agree with Map over a random sequence', () => {
+for (const keys of [6, 40]) test(`SmallMap: get/set/has/delete/clear/entries agree with Map over a random sequence (${keys} keys${keys > 16 ? ', spilling' : ''})`, () => {
   const small = new SmallMap<number | string, number>();
   const ref = new Map<number | string, number>();
+  let peak = 0;
   let seed = 7;
   const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let step = 0; step < 2000; step++) {
-    const key = rand() < 0.5 ? Math.floor(rand() * 6) : String(Math.floor(rand() * 6));
+    const key = rand() < 0.5 ? Math.floor(rand() * keys) : String(Math.floor(rand() * keys));
     const r = rand();
-    if (r < 0.45) {
+    if (r < 0.55) {
       small.set(key, step);
       ref.set(key, step);
-    } else if (r < 0.9) assert.equal(small.delete(key), ref.delete(key));
-    else if (r < 0.92) {
+    } else if (r < 0.95) assert.equal(small.delete(key), ref.delete(key));
+    else if (r < 0.955) {
       small.clear();
       ref.clear();
     }
     assert.equal(small.get(key), ref.get(key));
     assert.equal(small.has(key), ref.has(key));
     assert.equal(small.size, ref.size);
+    peak = Math.max(peak, ref.size);
+    if (step % 97 === 0) assert.deepEqual(new Map(small.entries()), ref);
   }
   assert.deepEqual(new Map(small.entries()), ref);
+  assert.deepEqual(new Set(small.values()), new Set(ref.values()));
+  assert.ok(keys < 16 || peak > 20, `the sequence reaches past the spill limit (peak ${peak})`);
 });
 
-test('SmallSet: add/has/delete/clear agree with Set over a random sequence', () => {
+for (const values of [8, 40]) test(`SmallSet: add/has/delete/clear agree with Set over a random sequence (${values} values${values > 16 ? ', spilling' : ''})`, () => {
   const small = new SmallSet<number>();
   const ref = new Set<number>();
+  let peak = 0;
   let seed = 11;
   const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let step = 0; step < 2000; step++) {
-    const v = Math.floor(rand() * 8);
+    const v = Math.floor(rand() * values);
     const r = rand();
-    if (r < 0.45) {
+    if (r < 0.55) {
       small.add(v);
       ref.add(v);
-    } else if (r < 0.95) assert.equal(small.delete(v), ref.delete(v));
+    } else if (r < 0.995) assert.equal(small.delete(v), ref.delete(v));
     else {
       small.clear();
       ref.clear();
     }
     assert.equal(small.has(v), ref.has(v));
     assert.equal(small.size, ref.size);
+    peak = Math.max(peak, ref.size);
   }
   assert.deepEqual(new Set(small.values()), ref);
+  assert.ok(values < 16 || peak > 20, `the sequence reaches past the spill limit (peak ${peak})`);
 });

@@ -9,7 +9,7 @@ import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest
 import { toolInterruptedResult, toolTimeoutResult } from '../protocol/tool-result.ts';
 import type { AppMetrics } from '../observability/metrics.ts';
 import { exchangeSpan, type ExchangeSpan } from '../observability/tracing.ts';
-import { SlotSet } from '../small-collections.ts';
+import { SlotSet, SmallMap } from '../small-collections.ts';
 
 /** How an exchange's messages reach the client. */
 export interface Delivery {
@@ -223,7 +223,7 @@ export const idKey = (sessionId: string, id: RequestId): string => `${sessionId}
 export class ExchangeTracker {
   readonly all = new SlotSet<Exchange>();
   /** Legacy exchanges by session+request id, for `notifications/cancelled`. */
-  private readonly byId = new Map<string, Exchange>();
+  private readonly byId = new SmallMap<string, Exchange>();
   private timer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
 

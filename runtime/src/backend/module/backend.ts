@@ -14,6 +14,7 @@ import { ModuleInstance, REQUEST_CANCELLED } from './instance.ts';
 import { DEFAULT_POOL, InstancePool, PoolClosedError, PoolSaturatedError, type PoolOptions } from './pool.ts';
 import { annotateValidationFailure } from './tool-errors.ts';
 import { installFastGuards } from './sdk-guards.ts';
+import { SmallMap } from '../../small-collections.ts';
 
 export interface ModuleBackendOptions {
   /** `namespace/name`, for logs and the module context. */
@@ -97,7 +98,7 @@ class ModuleBackend implements Backend {
   /** Legacy sessions' `logging/setLevel`, by session id. */
   readonly #sessionLevels = new Map<string, string>();
   /** Legacy in-flight exchanges by session, for `notifications/cancelled`. */
-  readonly #bySession = new Map<string, Map<RequestId, Inflight>>();
+  readonly #bySession = new SmallMap<string, SmallMap<RequestId, Inflight>>();
   #factory: BerthServerFactory | undefined;
   #shared: Omit<BerthModuleContext, 'current'>;
   #seq = 0;
@@ -325,7 +326,7 @@ class ModuleBackend implements Backend {
     const session = ctx.era === 'legacy' ? ctx.session?.id : undefined;
     if (session === undefined) return () => {};
     let byId = this.#bySession.get(session);
-    if (!byId) this.#bySession.set(session, (byId = new Map()));
+    if (!byId) this.#bySession.set(session, (byId = new SmallMap()));
     const entry: Inflight = { cancel: (reason) => controller.abort(reason) };
     byId.set(id, entry);
     return () => {

@@ -10,6 +10,7 @@
  */
 import type { JsonRpcMessage } from '../../protocol/jsonrpc.ts';
 import type { EventStore, StoredEvent } from '../types.ts';
+import { EventRing } from './event-ring.ts';
 
 export interface MemoryEventStoreOptions {
   /** Events kept per session (all streams together). */
@@ -21,22 +22,6 @@ export interface MemoryEventStoreOptions {
   sweepIntervalMs?: number;
 }
 
-interface Ev {
-  seq: number;
-  streamId: string;
-  eventId: string;
-  /**
-   * The message as JSON (null for a priming event). Kept serialized: a
-   * retained object graph per event would be promoted and later dropped,
-   * the largest source of full collections on a busy legacy session; a
-   * string is one flat object. Parsed again only for replay and tails.
-   */
-  json: string | null;
-  at: number;
-}
-
-const messageOf = (ev: Ev): JsonRpcMessage | null => (ev.json === null ? null : (JSON.parse(ev.json) as JsonRpcMessage));
-
 interface Tail {
   streamId: string;
   lastSeq: number;
@@ -44,21 +29,25 @@ interface Tail {
   active: boolean;
 }
 
-interface StreamInfo {
-  /** Highest seq of this stream's trimmed events (ids below it can't resume). */
-  trimmedUpTo: number;
-  count: number;
-}
-
 interface Log {
+  sessionId: string;
   seq: number;
-  events: Ev[];
-  head: number;
-  streams: Map<string, StreamInfo>;
-  /** trimmedUpTo of streams that no longer have events; applies to streams re-created later. */
+  /**
+   * Retained events, off the JS heap. Each event's `prev` is the seq of its
+   * stream's event before it, or, for a stream's first event, the floor the
+   * stream starts with: so the oldest retained event of a stream carries the
+   * highest seq of that stream's trimmed events, and ids below it can't
+   * resume.
+   */
+  ring: EventRing;
+  /** Each stream with retained events: the seq of its last event. */
+  lastSeqOf: Map<string, number>;
+  /** Highest trimmed seq of streams that no longer have events; applies to streams re-created later. */
   orphanFloor: number;
   tails: Set<Tail>;
 }
+
+const messageOf = (json: string | null): JsonRpcMessage | null => (json === null ? null : (JSON.parse(json) as JsonRpcMessage));
 
 interface ParsedId {
   sessionId: string;
@@ -88,42 +77,37 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   let closed = false;
 
   const dropHead = (log: Log): void => {
-    const ev = log.events[log.head];
-    if (!ev) return;
-    log.events[log.head] = undefined as unknown as Ev;
-    log.head++;
-    const info = log.streams.get(ev.streamId);
-    if (info) {
-      info.trimmedUpTo = ev.seq;
-      info.count--;
-      if (info.count === 0) {
-        if (info.trimmedUpTo > log.orphanFloor) log.orphanFloor = info.trimmedUpTo;
-        log.streams.delete(ev.streamId);
-      }
+    const ring = log.ring;
+    const seq = ring.firstSeq;
+    const streamId = ring.streamAt(0);
+    ring.shift();
+    if (log.lastSeqOf.get(streamId) === seq) {
+      // The stream's last event is gone: it has none left.
+      if (seq > log.orphanFloor) log.orphanFloor = seq;
+      log.lastSeqOf.delete(streamId);
     }
   };
 
   const trim = (log: Log): void => {
+    const ring = log.ring;
+    while (ring.size > maxEvents) dropHead(log);
     const cutoff = now() - retentionMs;
-    while (log.events.length - log.head > maxEvents) dropHead(log);
-    while (log.head < log.events.length && (log.events[log.head] as Ev).at <= cutoff) dropHead(log);
-    if (log.head > 64 && log.head * 2 > log.events.length) {
-      log.events = log.events.slice(log.head);
-      log.head = 0;
-    }
+    while (ring.size > 0 && ring.atAt(0) <= cutoff) dropHead(log);
+  };
+
+  const eventAt = (log: Log, k: number): StoredEvent => {
+    const ring = log.ring;
+    return { eventId: `${log.sessionId}.${ring.streamAt(k)}.${ring.firstSeq + k}`, message: messageOf(ring.jsonAt(k)) };
   };
 
   const drain = (log: Log, tail: Tail): void => {
     if (!tail.active) return;
-    const events = log.events;
-    let i = events.length - 1;
-    while (i >= log.head && (events[i] as Ev).seq > tail.lastSeq) i--;
-    for (let j = i + 1; j < events.length && tail.active; j++) {
-      const ev = events[j] as Ev;
-      tail.lastSeq = ev.seq;
-      if (ev.streamId !== tail.streamId) continue;
+    const ring = log.ring;
+    for (let k = Math.max(0, tail.lastSeq + 1 - ring.firstSeq); k < ring.size && tail.active; k++) {
+      tail.lastSeq = ring.firstSeq + k;
+      if (ring.streamAt(k) !== tail.streamId) continue;
       try {
-        tail.onEvent({ eventId: ev.eventId, message: messageOf(ev) });
+        tail.onEvent(eventAt(log, k));
       } catch {
         // A failing consumer must not break the log or other tails.
       }
@@ -133,7 +117,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const logFor = (sessionId: string): Log => {
     let log = logs.get(sessionId);
     if (!log) {
-      log = { seq: 0, events: [], head: 0, streams: new Map(), orphanFloor: 0, tails: new Set() };
+      log = { sessionId, seq: 0, ring: new EventRing(), lastSeqOf: new Map(), orphanFloor: 0, tails: new Set() };
       logs.set(sessionId, log);
     }
     return log;
@@ -142,7 +126,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const sweep = (): void => {
     for (const [sessionId, log] of logs) {
       trim(log);
-      if (log.head >= log.events.length && log.tails.size === 0) logs.delete(sessionId);
+      if (log.ring.size === 0 && log.tails.size === 0) logs.delete(sessionId);
     }
   };
   const timer = setInterval(sweep, options.sweepIntervalMs ?? 30_000);
@@ -153,18 +137,12 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     if (streamId.length === 0 || streamId.includes('.')) throw new Error(`invalid stream id ${JSON.stringify(streamId)}`);
     const log = logFor(sessionId);
     const seq = ++log.seq;
-    const eventId = `${sessionId}.${streamId}.${seq}`;
-    log.events.push({ seq, streamId, eventId, json: message === null ? null : JSON.stringify(message), at: now() });
-    let info = log.streams.get(streamId);
-    if (!info) {
-      info = { trimmedUpTo: log.orphanFloor, count: 0 };
-      log.streams.set(streamId, info);
-    }
-    info.count++;
+    log.ring.push(seq, streamId, log.lastSeqOf.get(streamId) ?? log.orphanFloor, now(), message === null ? null : JSON.stringify(message));
+    log.lastSeqOf.set(streamId, seq);
     // Live delivery first: retention limits replay, never live tails.
     if (log.tails.size > 0) for (const tail of log.tails) if (tail.streamId === streamId) drain(log, tail);
     trim(log);
-    return eventId;
+    return `${sessionId}.${streamId}.${seq}`;
   };
 
   return {
@@ -182,13 +160,13 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       const log = logs.get(sessionId);
       if (!log || parsed.seq > log.seq || parsed.seq < 1) return undefined;
       trim(log);
-      const floor = log.streams.get(parsed.streamId)?.trimmedUpTo ?? log.orphanFloor;
+      const ring = log.ring;
+      let first = -1;
+      if (log.lastSeqOf.has(parsed.streamId)) for (let k = 0; k < ring.size && first < 0; k++) if (ring.streamAt(k) === parsed.streamId) first = k;
+      const floor = first < 0 ? log.orphanFloor : ring.prevAt(first);
       if (parsed.seq < floor) return undefined;
       const events: StoredEvent[] = [];
-      for (let i = log.head; i < log.events.length; i++) {
-        const ev = log.events[i] as Ev;
-        if (ev.seq > parsed.seq && ev.streamId === parsed.streamId) events.push({ eventId: ev.eventId, message: messageOf(ev) });
-      }
+      if (first >= 0) for (let k = Math.max(first, parsed.seq + 1 - ring.firstSeq); k < ring.size; k++) if (ring.streamAt(k) === parsed.streamId) events.push(eventAt(log, k));
       return { streamId: parsed.streamId, events };
     },
 
