@@ -15,13 +15,17 @@ test('run and serve get the server heap flags; short commands get none', () => {
   assert.deepEqual(serverNodeFlags('run'), [...SERVER_NODE_FLAGS]);
   assert.deepEqual(serverNodeFlags('serve', [], ''), [...SERVER_NODE_FLAGS]);
   assert.ok(SERVER_NODE_FLAGS.includes('--max-semi-space-size=4'));
+  assert.ok(SERVER_NODE_FLAGS.includes('--no-allocation-site-pretenuring'));
   for (const command of ['validate', 'audit', 'install-package', '--help', undefined]) assert.deepEqual(serverNodeFlags(command), [], String(command));
 });
 
 test('a flag the user already set wins, in either spelling and from NODE_OPTIONS', () => {
-  assert.deepEqual(serverNodeFlags('serve', ['--max-semi-space-size=16']), []);
-  assert.deepEqual(serverNodeFlags('serve', ['--max_semi_space_size=16']), []);
-  assert.deepEqual(serverNodeFlags('run', [], '--enable-source-maps  --max-semi-space-size=32'), []);
+  assert.deepEqual(serverNodeFlags('serve', ['--max_semi_space_size=16']), SERVER_NODE_FLAGS.filter((f) => !f.startsWith('--max-semi')));
+  const others = (flag: string) => SERVER_NODE_FLAGS.filter((f) => f !== flag);
+  assert.deepEqual(serverNodeFlags('serve', ['--max-semi-space-size=16']), others('--max-semi-space-size=4'));
+  assert.deepEqual(serverNodeFlags('run', [], '--enable-source-maps  --max-semi-space-size=32'), others('--max-semi-space-size=4'));
+  assert.deepEqual(serverNodeFlags('run', ['--allocation-site-pretenuring']), others('--no-allocation-site-pretenuring'), 'the negation of a flag is the same setting');
+  assert.deepEqual(serverNodeFlags('run', ['--allocation_site_pretenuring', '--max-semi-space-size=8']), []);
   assert.deepEqual(serverNodeFlags('run', ['--expose-gc'], '--enable-source-maps'), [...SERVER_NODE_FLAGS]);
 });
 
