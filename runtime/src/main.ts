@@ -216,6 +216,8 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
   const stop = (reason = 'stop requested'): Promise<void> => {
     stopping ??= (async () => {
       logger.info({ reason, graceSeconds: graceMs / 1000 }, 'Stopping');
+      // A drain is when someone is watching the logs: the line goes out now, not with the next batch.
+      logger.flush();
       try {
         // The app's drain closes the backend, the stores' sessions/events/bus, auth, limits and HTTP.
         await app.drain();

@@ -41,6 +41,18 @@ test('a warning is written at once, after the info lines before it', () => {
   close();
 });
 
+test("pino's logger.flush() writes the gathered lines now, and calls back", () => {
+  const { stream, lines, close } = fileStream(60_000);
+  const log = pino({ level: 'info' }, stream);
+  log.info('Stopping');
+  assert.deepEqual(lines(), []);
+  let called = false;
+  log.flush(() => (called = true));
+  assert.deepEqual(lines().map((l) => l.msg), ['Stopping']);
+  assert.ok(called);
+  close();
+});
+
 test('a full batch is written without waiting', () => {
   const { stream, lines, close } = fileStream(60_000, 1000);
   const log = pino({ level: 'info' }, stream);

@@ -44,7 +44,8 @@ function shell(command: string): Shell {
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // 'close', not 'exit': the output is whole only once every process of the group has closed the pipes (the runtime's last log lines are written as it exits).
+  const exited = new Promise<void>((r) => child.once('close', () => r()));
   return {
     child,
     output: () => out,

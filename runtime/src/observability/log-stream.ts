@@ -56,6 +56,12 @@ export class BatchedLogStream {
     this.#writeAll(this.#buffer.subarray(0, used));
   }
 
+  /** pino's `logger.flush()`: writes what is gathered now (lifecycle lines such as "Stopping" should not wait). */
+  flush(cb?: (error?: Error) => void): void {
+    this.flushSync();
+    cb?.();
+  }
+
   #writeAll(data: Buffer): void {
     while (data.length > 0 && !this.#broken) {
       try {
