@@ -82,14 +82,17 @@ export class EventRing {
     } else this.#byteStart = this.#num(0, OFFSET);
   }
 
+  /** The stream id of the k-th retained event (0 = oldest). */
   streamAt(k: number): string {
     return this.#streams[(this.#head + k) & (this.#capacity - 1)] as string;
   }
 
+  /** When the k-th retained event was appended (ms). */
   atAt(k: number): number {
     return this.#num(k, AT);
   }
 
+  /** The `prev` the k-th retained event was pushed with. */
   prevAt(k: number): number {
     return this.#num(k, PREV);
   }
