@@ -38,7 +38,13 @@ test('EventRing: push/shift agree with an array over a random sequence (growth, 
       });
   }
   assert.ok(maxArena > 64 * 1024, `the arena grew (${maxArena} bytes)`);
+  // Mostly emptied, the arena is given back (down to a few times what is still live), and released when empty.
+  while (ring.size > 2) ring.shift();
+  assert.ok(ring.arenaBytes <= 64 * 1024, `a mostly empty arena shrank (${ring.arenaBytes} bytes)`);
+  ref.splice(0, ref.length - 2);
+  ref.forEach((ev, k) => assert.equal(ring.jsonAt(k), ev.json));
   while (ring.size > 0) ring.shift();
+  assert.ok(ring.arenaBytes <= 64 * 1024);
   ring.push(seq + 1, 'z', 0, 0, 'x'.repeat(10));
   assert.equal(ring.jsonAt(0), 'x'.repeat(10));
   assert.throws(() => ring.push(seq + 3, 'z', 0, 0, null), /does not follow/);

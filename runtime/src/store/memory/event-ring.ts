@@ -20,6 +20,8 @@ const LENGTH = 3;
 /** LENGTH of a priming event (no message). */
 const NO_MESSAGE = -1;
 const MIN_BYTES = 256;
+/** An arena above this size is given back once it is mostly empty (after a burst of large events). */
+const SHRINK_ABOVE = 64 * 1024;
 
 const pow2AtLeast = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(n, 1)));
 
@@ -80,6 +82,11 @@ export class EventRing {
       this.#byteStart = 0;
       this.#byteEnd = 0;
     } else this.#byteStart = this.#num(0, OFFSET);
+    const bytes = this.#bytes;
+    if (bytes !== undefined && bytes.length > SHRINK_ABOVE && (this.#byteEnd - this.#byteStart) * 8 < bytes.length) {
+      if (this.#size === 0) this.#bytes = undefined;
+      else this.#relocate(0);
+    }
   }
 
   /** The stream id of the k-th retained event (0 = oldest). */
@@ -139,14 +146,19 @@ export class EventRing {
     return offset;
   }
 
+  /** Makes room for `need` more bytes at the arena's end. */
+  #makeRoom(need: number): void {
+    if (this.#bytes !== undefined && this.#byteEnd + need <= this.#bytes.length) return;
+    this.#relocate(need);
+  }
+
   /**
    * Moves the live bytes to the start of an arena at least twice their size
    * plus `need` (the same arena when that size matches, so steady state
    * allocates nothing), rebasing offsets.
    */
-  #makeRoom(need: number): void {
+  #relocate(need: number): void {
     const live = this.#byteEnd - this.#byteStart;
-    if (this.#bytes !== undefined && this.#byteEnd + need <= this.#bytes.length) return;
     const size = Math.max(MIN_BYTES, pow2AtLeast(2 * (live + need)));
     const start = this.#byteStart;
     if (this.#bytes !== undefined && size === this.#bytes.length) this.#bytes.copyWithin(0, start, this.#byteEnd);
