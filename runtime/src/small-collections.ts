@@ -104,47 +104,44 @@ export class SmallMap<K, V> {
     return out;
   }
 
+  /** A snapshot of the keys. */
+  keys(): K[] {
+    return this.#spill ? [...this.#keys, ...this.#spill.keys()] : this.#keys.slice();
+  }
+
   /** A snapshot of the values. */
   values(): V[] {
     return this.#spill ? [...this.#values, ...this.#spill.values()] : this.#values.slice();
   }
 }
 
-/** A set for a handful of values (linear search, no hash table behind it); a burst spills into a Set. */
+/** A set for a handful of values: a SmallMap of its members. */
 export class SmallSet<T> {
-  readonly #items: T[] = [];
-  #spill: Set<T> | undefined;
+  readonly #members = new SmallMap<T, true>();
 
   get size(): number {
-    return this.#items.length + (this.#spill?.size ?? 0);
+    return this.#members.size;
   }
 
   has(value: T): boolean {
-    return this.#items.indexOf(value) >= 0 || (this.#spill?.has(value) ?? false);
+    return this.#members.has(value);
   }
 
   add(value: T): this {
-    if (this.#items.indexOf(value) >= 0) return this;
-    if (this.#spill?.has(value) || this.#items.length >= SMALL_LIMIT) (this.#spill ??= new Set()).add(value);
-    else this.#items.push(value);
+    this.#members.set(value, true);
     return this;
   }
 
   delete(value: T): boolean {
-    const i = this.#items.indexOf(value);
-    if (i < 0) return this.#spill?.delete(value) ?? false;
-    const last = this.#items.pop()!;
-    if (i < this.#items.length) this.#items[i] = last;
-    return true;
+    return this.#members.delete(value);
   }
 
   clear(): void {
-    this.#items.length = 0;
-    this.#spill = undefined;
+    this.#members.clear();
   }
 
   /** A snapshot of the values. */
   values(): T[] {
-    return this.#spill ? [...this.#items, ...this.#spill] : this.#items.slice();
+    return this.#members.keys();
   }
 }

@@ -138,18 +138,15 @@ export class EventRing {
 
   /** Writes `json` at the arena's end (compacting or reallocating first when it does not fit); returns its offset. */
   #writeJson(json: string): number {
-    // A UTF-8 encoding is at most three bytes per UTF-16 unit: fits without measuring.
-    if (this.#bytes === undefined || this.#byteEnd + json.length * 3 > this.#bytes.length) this.#makeRoom(Buffer.byteLength(json));
+    // A UTF-8 encoding is at most three bytes per UTF-16 unit: most writes fit without measuring.
+    if (this.#bytes === undefined || this.#byteEnd + json.length * 3 > this.#bytes.length) {
+      const need = Buffer.byteLength(json);
+      if (this.#bytes === undefined || this.#byteEnd + need > this.#bytes.length) this.#relocate(need);
+    }
     const bytes = this.#bytes as Buffer;
     const offset = this.#byteEnd;
     this.#byteEnd += bytes.write(json, offset);
     return offset;
-  }
-
-  /** Makes room for `need` more bytes at the arena's end. */
-  #makeRoom(need: number): void {
-    if (this.#bytes !== undefined && this.#byteEnd + need <= this.#bytes.length) return;
-    this.#relocate(need);
   }
 
   /**

@@ -55,6 +55,9 @@ interface ParsedId {
   seq: number;
 }
 
+/** `<session>.<stream>.<seq>`: an event id names its session and stream. */
+const eventIdOf = (sessionId: string, streamId: string, seq: number): string => `${sessionId}.${streamId}.${seq}`;
+
 /** Splits `<session>.<stream>.<seq>`; undefined when malformed. */
 export function parseEventId(eventId: string): ParsedId | undefined {
   const last = eventId.lastIndexOf('.');
@@ -97,7 +100,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
 
   const eventAt = (log: Log, k: number): StoredEvent => {
     const ring = log.ring;
-    return { eventId: `${log.sessionId}.${ring.streamAt(k)}.${ring.firstSeq + k}`, message: messageOf(ring.jsonAt(k)) };
+    return { eventId: eventIdOf(log.sessionId, ring.streamAt(k), ring.firstSeq + k), message: messageOf(ring.jsonAt(k)) };
   };
 
   const drain = (log: Log, tail: Tail): void => {
@@ -142,7 +145,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     // Live delivery first: retention limits replay, never live tails.
     if (log.tails.size > 0) for (const tail of log.tails) if (tail.streamId === streamId) drain(log, tail);
     trim(log);
-    return `${sessionId}.${streamId}.${seq}`;
+    return eventIdOf(sessionId, streamId, seq);
   };
 
   return {
