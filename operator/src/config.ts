@@ -16,7 +16,7 @@ import { z } from 'zod';
 export const DEFAULT_ACL_COMMANDS =
   '-@all +@read +@write +@stream +@pubsub +@scripting +@connection +@transaction -@dangerous ' +
   '+info +time +select +cluster|slots +cluster|shards +cluster|nodes +cluster|info +readonly +readwrite ' +
-  '-scan -randomkey -keys -dbsize -pubsub -function -script|flush -script|kill';
+  '-scan -randomkey -keys -dbsize -pubsub -function -script|flush -script|kill -client|tracking';
 
 const LabelMap = z.record(z.string(), z.string());
 const Peer = z.record(z.string(), z.unknown()).describe('A NetworkPolicyPeer.');

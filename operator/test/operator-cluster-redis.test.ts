@@ -94,6 +94,8 @@ test("a tenant's ACL user reaches its own prefix and nothing else", async () => 
   assert.match(await denied(tenant.flushall()), /NOPERM/);
   assert.match(await denied(tenant.config('GET', 'requirepass')), /NOPERM/);
   assert.match(await denied(tenant.call('ACL', 'LIST')), /NOPERM/);
+  // Redis before mid-2026 sends BCAST invalidations without an ACL check: other tenants' key names (session ids).
+  assert.match(await denied(tenant.client('TRACKING', 'ON', 'BCAST')), /NOPERM/, 'BCAST tracking would stream other tenants’ key names');
 });
 
 test('deleting an McpServer removes its keys and ACL user, then its finalizer; other tenants keep theirs', async () => {

@@ -85,14 +85,19 @@ test('a hung Redis (SIGSTOP) gives 503s within the command timeout, not hangs', 
   const sid = await initSession(`${base}/mcp`);
   redis.pause();
   try {
-    const r = await echo(sid, 1);
-    assert.equal(r.status, 503, r.text);
-    assert.ok(r.ms < 5000, `answered in ${r.ms} ms`);
+    // The session's record may still be cached (nothing told the replica Redis hangs): that call
+    // runs and answers once its event append has timed out; either way it answers, and in time.
+    const first = await echo(sid, 1);
+    assert.ok(first.status === 503 || (first.status === 200 && first.text.includes('"hi"')), `${first.status} ${first.text}`);
+    assert.ok(first.ms < 5000, `answered in ${first.ms} ms`);
     await eventually(async () => (await status('/ready')) === 503, 5000, '/ready 503 while hung');
     assert.equal(await status('/health'), 200);
+    const r = await echo(sid, 2);
+    assert.equal(r.status, 503, r.text);
+    assert.ok(r.ms < 5000, `answered in ${r.ms} ms`);
   } finally {
     redis.resume();
   }
   await eventually(async () => (await status('/ready')) === 200, 10_000, 'ready after SIGCONT');
-  assert.equal((await echo(sid, 2)).status, 200);
+  assert.equal((await echo(sid, 3)).status, 200);
 });

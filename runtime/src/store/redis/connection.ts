@@ -94,10 +94,19 @@ export function createSubscriberFactory(target: RedisTarget, tuning: ConnectionT
   };
 }
 
+/**
+ * The connection of the client-tracking invalidation feed (standalone and
+ * Sentinel): reconnects forever and does not resubscribe by itself, because
+ * the feed must learn its new client id before it subscribes again.
+ */
+export function createFeedConnection(target: RedisTarget, tuning: ConnectionTuning): Redis {
+  return create(target, tuning, { enableOfflineQueue: true, maxRetriesPerRequest: null, enableAutoPipelining: false, subscriber: true, resubscribe: false }) as Redis;
+}
+
 function create(
   target: RedisTarget,
   tuning: ConnectionTuning,
-  mode: { enableOfflineQueue: boolean; maxRetriesPerRequest: number | null; enableAutoPipelining: boolean; subscriber?: boolean },
+  mode: { enableOfflineQueue: boolean; maxRetriesPerRequest: number | null; enableAutoPipelining: boolean; subscriber?: boolean; resubscribe?: boolean },
 ): RedisClient {
   const tls = target.tls ? (target.tlsInsecure ? { rejectUnauthorized: false } : {}) : undefined;
   const base: RedisOptions = {
@@ -111,7 +120,7 @@ function create(
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
     // A replica that was promoted/demoted answers READONLY; reconnect to find the master.
     reconnectOnError: (err: Error) => (/READONLY/.test(err.message) ? 2 : false),
-    autoResubscribe: true,
+    autoResubscribe: mode.resubscribe ?? true,
     lazyConnect: false,
     ...(target.username ? { username: target.username } : {}),
     ...(target.password ? { password: target.password } : {}),

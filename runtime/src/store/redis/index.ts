@@ -1,13 +1,14 @@
 /**
  * Redis-backed stores for one McpServer: sessions, events, the change-event
  * bus, and the shared command client (also used by the rate limiter and the
- * cluster ownership component). Two connections per replica: one for
- * commands (auto-pipelined) and one for pub/sub.
+ * cluster ownership component). Three connections per replica: one for
+ * commands, one for pub/sub, and (not on a Cluster) one that receives the
+ * client-tracking invalidations of cached session records.
  */
 import type { Logger } from 'pino';
 import type { McpServerSpec } from '../../config/spec.ts';
 import type { EventBus, EventStore, SessionStore } from '../types.ts';
-import { createCommandClient, createSubscriberFactory, isCluster, waitReady, type RedisClient } from './connection.ts';
+import { createCommandClient, createFeedConnection, createSubscriberFactory, isCluster, waitReady, type RedisClient } from './connection.ts';
 import { createRedisEventBus } from './event-bus.ts';
 import { createRedisEventStore } from './event-store.ts';
 import { trackHealth } from './health.ts';
@@ -15,6 +16,7 @@ import { assertClusterSafePrefix, keysFor, type Keys } from './keys.ts';
 import { createPubSubHub, type PubSubHub } from './pubsub.ts';
 import { ALL_SCRIPTS, defineScripts } from './scripts.ts';
 import { createRedisSessionStore } from './session-store.ts';
+import { createInvalidationFeed, type InvalidationFeed } from './tracking.ts';
 import { parseRedisUrl, redactRedisUrl, type RedisTarget } from './url.ts';
 
 export { keyPrefixFor, keysFor } from './keys.ts';
@@ -47,6 +49,8 @@ export interface RedisStores {
   target: RedisTarget;
   /** Both connections up and no recent command failure: feeds `/ready`. */
   healthy(): boolean;
+  /** Whether session reads are served from the client-tracking cache right now (never on a Cluster). */
+  tracking(): boolean;
   close(): Promise<void>;
 }
 
@@ -83,9 +87,25 @@ export async function createRedisStores(settings: RedisStoreSettings): Promise<R
   const keys = keysFor(settings.keyPrefix);
   const health = trackHealth(redis, () => hub.connected(), logger);
   const session = settings.spec.session;
+  // Tracking is per node; on a Cluster session reads keep going to Redis every time.
+  const feed: InvalidationFeed | undefined = isCluster(redis)
+    ? undefined
+    : createInvalidationFeed({
+        command: redis,
+        connect: () => createFeedConnection(target, { ...tuning, connectionName: `${tuning.connectionName}:invalidate` }),
+        probeKey: keys.trackingProbe,
+        logger,
+      });
   // Classic pub/sub everywhere: on a Cluster it is broadcast over the bus, which ioredis follows across failovers.
   const publishCommand = 'publish' as const;
-  const sessions = createRedisSessionStore({ client: redis, keys, health, idleTimeoutSeconds: session.idleTimeoutSeconds, maxSessions: session.maxSessions });
+  const sessions = createRedisSessionStore({
+    client: redis,
+    keys,
+    health,
+    idleTimeoutSeconds: session.idleTimeoutSeconds,
+    maxSessions: session.maxSessions,
+    ...(feed ? { feed } : {}),
+  });
   const events = createRedisEventStore({
     client: redis,
     hub,
@@ -109,12 +129,14 @@ export async function createRedisStores(settings: RedisStoreSettings): Promise<R
     keys,
     target,
     healthy: () => health.healthy(),
+    tracking: () => feed?.active() ?? false,
     async close() {
       if (closed) return;
       closed = true;
       health.stop();
       await bus.close();
       await events.close();
+      await feed?.close();
       await hub.close();
       await redis.quit().catch(() => {});
       redis.disconnect();

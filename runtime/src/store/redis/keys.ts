@@ -10,6 +10,7 @@
  *   <p>f:<sid>        hash    in-flight tools/call per SSE stream (owner, tool, idempotency)
  *   <p>r:<replica>    string  replica heartbeat (internal URL, draining flag), short TTL
  *   <p>token          string  shared secret for the internal hop when no token file is configured
+ *   <p>probe          string  the client-tracking probe (tracking.ts): set and deleted within one script
  *   <p>bus            channel ServerChangeEvent fan-out
  *   <p>t:<sid>        channel live events of a session (tails on other replicas)
  */
@@ -38,6 +39,7 @@ export function keysFor(prefix: string) {
     inflight: (sid: string) => `${prefix}f:${sid}`,
     replica: (replicaId: string) => `${prefix}r:${replicaId}`,
     token: `${prefix}token`,
+    trackingProbe: `${prefix}probe`,
     busChannel: `${prefix}bus`,
     tailChannel: (sid: string) => `${prefix}t:${sid}`,
   };

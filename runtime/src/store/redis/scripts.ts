@@ -36,7 +36,9 @@ return 1`,
  * lifeMs (ttl + slack), and the next touch happens only once the slack has
  * passed (the remaining PTTL is down to ttl). So a read is HGETALL + PTTL
  * most of the time, and a session still lives at least `ttl` after its last
- * read (at most lifeMs). `l` is the time of the last real touch.
+ * read (at most lifeMs). `l` is the time of the last real touch. A read that
+ * did not touch ends with the pseudo-field `#r`: the ms until a read must
+ * touch again (until then the record may be served from a cache).
  */
 export const sessionTouch: LuaScript = {
   name: 'berthSessionTouch',
@@ -47,7 +49,12 @@ if #h == 0 then
   return false
 end
 local ttl = tonumber(ARGV[2])
-if redis.call('PTTL', KEYS[1]) > ttl then return h end
+local left = redis.call('PTTL', KEYS[1])
+if left > ttl then
+  h[#h + 1] = '#r'
+  h[#h + 1] = tostring(left - ttl)
+  return h
+end
 ${NOW}
 local life = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'l', now)

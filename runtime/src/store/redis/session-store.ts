@@ -9,6 +9,8 @@ import type { RedisClient } from './connection.ts';
 import type { RedisHealth } from './health.ts';
 import type { Keys } from './keys.ts';
 import { runScript, sessionCount, sessionCreate, sessionDelete, sessionTouch, sessionUpdate } from './scripts.ts';
+import { TrackedCache } from './tracked-cache.ts';
+import type { InvalidationFeed } from './tracking.ts';
 
 /** Hash field names: short, because every byte is paid per idle session. */
 const F = {
@@ -106,6 +108,8 @@ export interface RedisSessionStoreOptions {
   health: RedisHealth;
   idleTimeoutSeconds: number;
   maxSessions: number;
+  /** With a feed, reads that need no touch are cached until Redis invalidates the session (or a touch is due). */
+  feed?: InvalidationFeed;
 }
 
 /**
@@ -119,13 +123,30 @@ export function touchSlackMs(ttlMs: number): number {
 /** Parsed `initialize` params kept per session; a session's params never change, so a hit skips the parse. */
 const INITIALIZE_CACHE_MAX = 4096;
 
+/** Session records served from the tracked cache at most (the busy sessions of a replica). */
+const RECORD_CACHE_MAX = 4096;
+
+/** A cached record is read from Redis again at least this often, whatever the invalidations say. */
+const RECORD_CACHE_MAX_AGE_MS = 10_000;
+
+/** The ms until a read must touch again, from the script's `#r` pseudo-field; 0 when the read touched. */
+export function untilTouchDue(flat: readonly string[]): number {
+  const n = flat.length;
+  return n >= 2 && flat[n - 2] === '#r' ? Number(flat[n - 1]) || 0 : 0;
+}
+
 /**
  * Creates the Redis-backed SessionStore. Records returned for the same
  * session share their `initialize` object (treat it as read-only), which also
- * lets callers cache what they derive from it.
+ * lets callers cache what they derive from it. With an invalidation feed, a
+ * busy session's record comes from memory: one Redis command per legacy call
+ * instead of two, and the record is still never older than Redis' own
+ * invalidation message (a write, expiry, FLUSHALL or lost tracking drops it).
  */
 export function createRedisSessionStore(opts: RedisSessionStoreOptions): SessionStore {
-  const { client, keys, health } = opts;
+  const { client, keys, health, feed } = opts;
+  const cache = feed ? new TrackedCache<SessionRecord>(feed, RECORD_CACHE_MAX) : undefined;
+  if (feed && cache) feed.onInvalidate((key) => cache.invalidate(key));
   const ttlMs = opts.idleTimeoutSeconds * 1000;
   // Every write sets the expiry to ttl + slack, so a session lives at least ttl after its last read.
   const lifeMs = ttlMs + touchSlackMs(ttlMs);
@@ -156,22 +177,43 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
       if (result === -1) throw new Error(`session ${record.id} already exists`);
     },
     async get(id) {
-      const flat = await health.guard('session.get', () => runScript<string[] | null>(client, sessionTouch, [keys.session(id), keys.sessionIndex], [id, ttlMs, lifeMs]));
-      if (!flat) {
-        parsed.delete(id);
-        return undefined;
+      const key = keys.session(id);
+      const sent = Date.now();
+      // A failing Redis must answer 503 before the call runs, as an uncached read would.
+      const hit = cache && health.healthy() ? cache.get(key, sent) : undefined;
+      if (hit) return { ...hit };
+      const ticket = cache?.begin(key);
+      let flat: string[] | null;
+      try {
+        flat = await health.guard('session.get', () => runScript<string[] | null>(client, sessionTouch, [key, keys.sessionIndex], [id, ttlMs, lifeMs]));
+      } catch (err) {
+        if (ticket) cache!.settle(ticket);
+        throw err;
       }
-      return decodeRecord(id, flat, initializeOf(id));
+      if (!flat) parsed.delete(id);
+      const record = flat ? decodeRecord(id, flat, initializeOf(id)) : undefined;
+      if (ticket) {
+        // Only a read that did not write leaves Redis tracking the key: a touch ends it.
+        const left = flat ? untilTouchDue(flat) : 0;
+        cache!.settle(ticket, record && left > 0 ? { ...record } : undefined, sent + Math.min(left, RECORD_CACHE_MAX_AGE_MS));
+      }
+      return record;
     },
     async update(id, patch) {
       const { set, del } = encodeFields(patch);
-      const result = await health.guard('session.update', () =>
-        runScript<number>(client, sessionUpdate, [keys.session(id), keys.sessionIndex], [id, lifeMs, set.length, ...set, ...del]),
-      );
-      return result === 1;
+      cache?.invalidate(keys.session(id));
+      try {
+        const result = await health.guard('session.update', () =>
+          runScript<number>(client, sessionUpdate, [keys.session(id), keys.sessionIndex], [id, lifeMs, set.length, ...set, ...del]),
+        );
+        return result === 1;
+      } finally {
+        cache?.invalidate(keys.session(id));
+      }
     },
     async delete(id) {
       parsed.delete(id);
+      cache?.invalidate(keys.session(id));
       await health.guard('session.delete', () =>
         runScript<number>(client, sessionDelete, [keys.session(id), keys.sessionIndex, keys.events(id), keys.inflight(id)], [id]),
       );

@@ -1,0 +1,91 @@
+/**
+ * A read cache kept coherent by Redis invalidations (see tracking.ts). The
+ * classic race — an invalidation overtaking the reply of a read that was
+ * already in flight, on the other connection — is closed by remembering
+ * which keys have reads in flight: an invalidation marks them, and a marked
+ * read's value is not kept. Entries also carry their own deadline, so a
+ * value is never served past the moment the caller says Redis must see a
+ * read again.
+ */
+import type { InvalidationFeed } from './tracking.ts';
+
+/** A read in flight; pass it back to `settle`. */
+export interface ReadTicket {
+  readonly key: string;
+  readonly epoch: number;
+  readonly flight: Flight;
+}
+
+interface Flight {
+  reads: number;
+  invalidated: boolean;
+}
+
+/** Caches values by Redis key while `feed` vouches that their invalidations arrive. */
+export class TrackedCache<V> {
+  readonly #feed: Pick<InvalidationFeed, 'active' | 'epoch'>;
+  readonly #max: number;
+  readonly #entries = new Map<string, { value: V; until: number }>();
+  readonly #flights = new Map<string, Flight>();
+  #epoch = 0;
+
+  /** `max` bounds the entries (the oldest go first). Wire `invalidate` to the feed's listener. */
+  constructor(feed: Pick<InvalidationFeed, 'active' | 'epoch'>, max: number) {
+    this.#feed = feed;
+    this.#max = max;
+  }
+
+  /** The cached value, or undefined (miss, past its deadline, or tracking not active). */
+  get(key: string, now: number): V | undefined {
+    const hit = this.#entries.get(key);
+    if (!hit) return undefined;
+    if (hit.until <= now || !this.#feed.active()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    return hit.value;
+  }
+
+  /** Call right before sending the read of `key`. */
+  begin(key: string): ReadTicket {
+    let flight = this.#flights.get(key);
+    if (!flight) {
+      flight = { reads: 0, invalidated: false };
+      this.#flights.set(key, flight);
+    }
+    flight.reads++;
+    return { key, epoch: this.#epoch + this.#feed.epoch(), flight };
+  }
+
+  /** Call when the read answered (or failed: pass no value). The value is kept until `until` unless invalidated meanwhile. */
+  settle(ticket: ReadTicket, value?: V, until = 0): void {
+    const { key, flight } = ticket;
+    if (--flight.reads === 0 && this.#flights.get(key) === flight) this.#flights.delete(key);
+    if (value === undefined || flight.invalidated || ticket.epoch !== this.#epoch + this.#feed.epoch() || !this.#feed.active()) return;
+    this.#entries.delete(key);
+    if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(key, { value, until });
+  }
+
+  /** Forgets `key` (null: everything) and spoils the reads of it in flight. */
+  invalidate(key: string | null): void {
+    if (key === null) {
+      this.#epoch++;
+      this.#entries.clear();
+      for (const flight of this.#flights.values()) flight.invalidated = true;
+      this.#flights.clear();
+      return;
+    }
+    this.#entries.delete(key);
+    const flight = this.#flights.get(key);
+    if (flight) {
+      flight.invalidated = true;
+      this.#flights.delete(key);
+    }
+  }
+
+  /** Entries held (for tests and metrics). */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
