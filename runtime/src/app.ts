@@ -70,6 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<BerthApp> {
     inflight: () => tracker.size,
     streams: () => hub.count(),
     draining: () => rt.state === 'draining' || rt.state === 'stopped',
+    trackedSessionCache: () => rt.sessions.trackedCache?.() ?? false,
   });
 
   const requestMs = spec.timeouts.requestSeconds * 1000;

@@ -52,6 +52,7 @@ test('/metrics exposes tool latency, result bytes, errors, sessions, in-flight a
     assert.equal(metricValue(text, 'berth_inflight_requests'), 0);
     assert.equal(metricValue(text, 'berth_sse_streams_open{kind="get"}'), 1);
     assert.equal(metricValue(text, 'berth_draining'), 0);
+    assert.equal(metricValue(text, 'berth_session_cache_tracked'), 0, 'the in-memory store has no tracked cache');
     assert.equal(metricValue(text, 'berth_requests_total{era="modern",kind="request"}'), 3);
     assert.ok(metricValue(text, 'berth_audit_findings_total{tool="x",finding="hidden_instruction"}') >= 1, 'shared metrics are served too');
     assert.match(text, /^berth_process_resident_memory_bytes /m);

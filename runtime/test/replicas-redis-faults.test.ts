@@ -28,6 +28,7 @@ after(async () => {
 });
 
 const status = async (path: string) => (await fetch(`${base}${path}`)).status;
+const tracked = async () => /^berth_session_cache_tracked (\d)/m.exec(await (await fetch(`${base}/metrics`)).text())?.[1];
 
 async function echo(sid: string, id: number): Promise<{ status: number; ms: number; retryAfter: string | null; text: string }> {
   const t0 = Date.now();
@@ -45,9 +46,11 @@ test('Redis down: health 200, ready 503, fast 503 + Retry-After; back: ready aga
   const url = `${base}/mcp`;
   const sid = await initSession(url);
   assert.equal((await echo(sid, 1)).status, 200);
+  await eventually(async () => (await tracked()) === '1', 5000, 'session reads tracked');
 
   await redis.halt();
   await eventually(async () => (await status('/ready')) === 503, 5000, '/ready 503');
+  assert.equal(await tracked(), '0', 'no tracked cache while Redis is down');
   assert.equal(await status('/health'), 200);
   for (let i = 0; i < 5; i++) {
     const r = await echo(sid, 10 + i);
@@ -68,6 +71,7 @@ test('Redis down: health 200, ready 503, fast 503 + Retry-After; back: ready aga
   await redis.restart();
   await eventually(async () => (await status('/ready')) === 200, 10_000, '/ready 200 after Redis is back');
   t.diagnostic(`ready again ${Date.now() - restartedAt} ms after Redis restarted`);
+  await eventually(async () => (await tracked()) === '1', 5000, 'session reads tracked again');
   const lost = await echo(sid, 20);
   assert.equal(lost.status, 404, 'the session died with Redis data');
   const again = await initSession(url);

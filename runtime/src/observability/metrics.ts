@@ -55,6 +55,8 @@ export interface AppMetricSources {
   inflight(): number;
   streams(): { post: number; get: number; listen: number };
   draining(): boolean;
+  /** Session reads served from the Redis client-tracking cache right now. */
+  trackedSessionCache(): boolean;
 }
 
 export interface AppMetrics {
@@ -139,6 +141,14 @@ export function createAppMetrics(): AppMetrics {
     registers,
     collect() {
       this.set(sources?.draining() ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'berth_session_cache_tracked',
+    help: '1 while legacy session records are read from memory under Redis client tracking, else 0 (in-memory store, Cluster, tracking refused or reconnecting).',
+    registers,
+    collect() {
+      this.set(sources?.trackedSessionCache() ? 1 : 0);
     },
   });
   for (const category of ['bad_request', 'auth', 'rate_limited', 'timeout', 'internal'] as const) errors.inc({ category }, 0);

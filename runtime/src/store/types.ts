@@ -32,6 +32,8 @@ export interface SessionStore {
   count(): Promise<number>;
   /** Store reachable? Feeds `/ready`. */
   healthy(): boolean;
+  /** Whether reads are served from a cache Redis keeps coherent (client tracking) right now; absent: never. */
+  trackedCache?(): boolean;
   close(): Promise<void>;
 }
 

@@ -129,7 +129,7 @@ export async function createRedisStores(settings: RedisStoreSettings): Promise<R
     keys,
     target,
     healthy: () => health.healthy(),
-    tracking: () => feed?.active() ?? false,
+    tracking: () => sessions.trackedCache?.() ?? false,
     async close() {
       if (closed) return;
       closed = true;

@@ -222,6 +222,7 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
       return health.guard('session.count', () => runScript<number>(client, sessionCount, [keys.sessionIndex], []));
     },
     healthy: () => health.healthy(),
+    trackedCache: () => feed?.active() ?? false,
     // The connection is shared; createRedisStores().close() ends it.
     close: async () => {},
   };
