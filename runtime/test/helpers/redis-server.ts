@@ -175,15 +175,19 @@ export async function startRedisCluster(size = 6): Promise<RedisClusterProcess> 
 
 export interface SentinelProcess {
   master: RedisProcess;
+  /** With `{ replica: true }`: a replica of the master, which a failover promotes. */
+  replica?: RedisProcess;
   sentinelPort: number;
   /** `redis+sentinel://127.0.0.1:<sentinel>/mymaster` */
   url: string;
   stop(): Promise<void>;
 }
 
-/** Starts one master and one sentinel monitoring it as `mymaster` (quorum 1). */
-export async function startSentinel(): Promise<SentinelProcess> {
+/** Starts one master (and optionally a replica of it) and one sentinel monitoring it as `mymaster` (quorum 1). */
+export async function startSentinel(opts: { replica?: boolean } = {}): Promise<SentinelProcess> {
   const master = await startRedis();
+  const replica = opts.replica ? await startRedis({ extraArgs: ['--replicaof', '127.0.0.1', String(master.port)] }) : undefined;
+  if (replica) await waitFor(async () => (await rawCommand(master.port, 'INFO replication')).includes('connected_slaves:1'), 'replica in sync');
   const sentinelPort = await freePort();
   const conf = join(master.dir, 'sentinel.conf');
   writeFileSync(
@@ -206,11 +210,13 @@ export async function startSentinel(): Promise<SentinelProcess> {
     await waitFor(async () => (await rawCommand(sentinelPort, 'SENTINEL get-master-addr-by-name mymaster')).includes(String(master.port)), 'sentinel');
   } catch (err) {
     child.kill('SIGKILL');
+    await replica?.stop();
     await master.stop();
     throw err;
   }
   return {
     master,
+    ...(replica ? { replica } : {}),
     sentinelPort,
     url: `redis+sentinel://127.0.0.1:${sentinelPort}/mymaster`,
     async stop() {
@@ -224,6 +230,7 @@ export async function startSentinel(): Promise<SentinelProcess> {
         await exited;
         clearTimeout(t);
       }
+      await replica?.stop();
       await master.stop();
     },
   };
