@@ -55,6 +55,8 @@ interface Stores {
   keyPrefix: string;
   /** Redis deployments: the key layout, for owner routing. */
   keys?: import('./store/redis/keys.ts').Keys;
+  /** Redis client tracking (not on a Cluster), for owner routing's heartbeat reads. */
+  feed?: import('./store/redis/tracking.ts').InvalidationFeed;
   close(): Promise<void>;
 }
 
@@ -74,7 +76,16 @@ async function createStores(config: RuntimeConfig, logger: Logger, replicaId: st
   const { createRedisStores, keyPrefixFor } = await import('./store/redis/index.ts');
   const keyPrefix = config.runtime.redis?.keyPrefix ?? keyPrefixFor(namespace, name);
   const redis = await createRedisStores({ url, keyPrefix, spec: config.spec, logger, replicaId });
-  return { sessions: redis.sessions, events: redis.events, bus: redis.bus, redis: redis.redis, keyPrefix, keys: redis.keys, close: () => redis.close() };
+  return {
+    sessions: redis.sessions,
+    events: redis.events,
+    bus: redis.bus,
+    redis: redis.redis,
+    keyPrefix,
+    keys: redis.keys,
+    ...(redis.feed ? { feed: redis.feed } : {}),
+    close: () => redis.close(),
+  };
 }
 
 /**
@@ -189,7 +200,7 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
     backend = policed;
     await policed.start();
     cleanups.push(['backend', () => policed.close(Date.now())]);
-    const cluster = stores.redis && stores.keys ? await createCluster(config, { redis: stores.redis, keys: stores.keys, events: stores.events, backend, replicaId, logger }) : undefined;
+    const cluster = stores.redis && stores.keys ? await createCluster(config, { redis: stores.redis, keys: stores.keys, events: stores.events, backend, replicaId, logger, ...(stores.feed ? { feed: stores.feed } : {}) }) : undefined;
     const admin = { report: () => policed.auditReport(), refresh: () => policed.refreshAudit(), token: internalTokenReader(config) };
     const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId, admin, ...(cluster && { cluster }), ...(tracing && { tracing }) };
     app = await buildApp(deps);

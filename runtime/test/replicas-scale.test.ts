@@ -12,7 +12,8 @@ import { startRedis, type RedisProcess } from './helpers/redis-server.ts';
 import { initSession, legacyHeaders, modernRequest } from './helpers/http-app.ts';
 import { legacyCall, PREFIX, rssBytes, startReplica, type Replica } from './helpers/replica-rig.ts';
 import { keysUnder } from './helpers/redis-stores.ts';
-import { heartbeat } from '../src/cluster/scripts.ts';
+import { heartbeat, heartbeatRead, routeSession } from '../src/cluster/scripts.ts';
+import { sessionTouch } from '../src/store/redis/scripts.ts';
 
 let redis: RedisProcess;
 let replica: Replica;
@@ -38,12 +39,14 @@ function deleteHeaders(sid: string): Record<string, string> {
   return rest;
 }
 
-const heartbeatSha = createHash('sha1').update(heartbeat.lua).digest('hex');
+const sha = (lua: string): string => createHash('sha1').update(lua).digest('hex');
+const heartbeatSha = sha(heartbeat.lua);
 
 /** Top-level commands (round trips' worth) sent by clients while `work` runs; heartbeats and health pings excluded. */
-async function commandsDuring(work: () => Promise<void>): Promise<{ top: number; inScripts: number; names: Record<string, number> }> {
+async function commandsDuring(work: () => Promise<void>): Promise<{ top: number; inScripts: number; names: Record<string, number>; scripts: Record<string, number> }> {
   const monitor = await client.monitor();
   const names: Record<string, number> = {};
+  const scripts: Record<string, number> = {};
   let top = 0;
   let inScripts = 0;
   monitor.on('monitor', (_time: string, args: string[], source: string) => {
@@ -55,12 +58,13 @@ async function commandsDuring(work: () => Promise<void>): Promise<{ top: number;
     if (name === 'ping' || name === 'monitor' || (name === 'evalsha' && args[1] === heartbeatSha) || (name === 'eval' && args[1] === heartbeat.lua)) return;
     top++;
     names[name] = (names[name] ?? 0) + 1;
+    if (name === 'evalsha') scripts[args[1]!] = (scripts[args[1]!] ?? 0) + 1;
   });
   await new Promise((r) => setTimeout(r, 100));
   await work();
   await new Promise((r) => setTimeout(r, 200));
   monitor.disconnect();
-  return { top, inScripts, names };
+  return { top, inScripts, names, scripts };
 }
 
 test('Redis commands per tools/call: modern and legacy', async (t) => {
@@ -88,8 +92,33 @@ test('Redis commands per tools/call: modern and legacy', async (t) => {
   t.diagnostic(`modern tools/call: ${modern.top / n} Redis commands per call ${JSON.stringify(modern.names)}`);
   t.diagnostic(`legacy tools/call: ${legacy.top / n} Redis commands per call ${JSON.stringify(legacy.names)} (+${legacy.inScripts / n} inside scripts)`);
   assert.equal(modern.top, 0, 'modern requests never touch the session layer (no rate limits configured)');
-  // session touch, in-flight record + priming append (pipelined together), final append.
-  assert.ok(legacy.top / n <= 4, `legacy calls stay cheap (${legacy.top / n})`);
+  // In-flight record + priming append (pipelined together), final append; the session record comes from the tracked cache.
+  assert.equal(legacy.scripts[sha(sessionTouch.lua)] ?? 0, 0, 'no session read: the record is served from memory under client tracking');
+  assert.ok(legacy.top / n <= 3, `legacy calls stay cheap (${legacy.top / n})`);
+});
+
+test('a call sent to a replica that does not own the session is forwarded with no Redis command of its own', async (t) => {
+  const other = await startReplica(redis.url);
+  try {
+    const sid = await initSession(url);
+    const viaOther = `http://127.0.0.1:${other.port}/mcp`;
+    for (let i = 0; i < 3; i++) assert.ok((await legacyCall(viaOther, sid, i + 1, 'echo', { text: 'x' })).response?.result, 'forwarded');
+    const n = 30;
+    const direct = await commandsDuring(async () => {
+      for (let i = 0; i < n; i++) assert.ok((await legacyCall(url, sid, 100 + i, 'echo', { text: 'x' })).response?.result);
+    });
+    const forwarded = await commandsDuring(async () => {
+      for (let i = 0; i < n; i++) assert.ok((await legacyCall(viaOther, sid, 200 + i, 'echo', { text: 'x' })).response?.result);
+    });
+    const reads = forwarded.scripts[sha(heartbeatRead.lua)] ?? 0;
+    t.diagnostic(`direct ${direct.top / n}, forwarded ${forwarded.top / n} Redis commands per call; ${reads} heartbeat re-reads ${JSON.stringify(forwarded.names)}`);
+    assert.equal(forwarded.scripts[sha(routeSession.lua)] ?? 0, 0, 'no routing script: the owner came from the tracked record, its liveness from the tracked heartbeat');
+    // The owner's heartbeat is rewritten every second, and each rewrite costs the forwarder one re-read.
+    assert.ok(forwarded.top - reads <= direct.top + 2, `forwarded calls cost what direct ones do (${forwarded.top} − ${reads} re-reads against ${direct.top})`);
+  } finally {
+    // Gracefully: a stopped replica deletes its heartbeat, so the key counts of the next test hold.
+    await other.berth.stop('SIGTERM');
+  }
 });
 
 test('memory per idle session in Redis and in the runtime', async (t) => {

@@ -15,7 +15,8 @@ import { createForwarder } from './forward.ts';
 import { createInflight, type Execute, type Inflight, type RecoveryOutcome } from './inflight.ts';
 import { FORWARDED_BY, signForward, verifyForward } from './internal-auth.ts';
 import { withTraceContext } from '../observability/tracing.ts';
-import { createOwnership, type Ownership } from './ownership.ts';
+import { createOwnership, type Ownership, type Route } from './ownership.ts';
+import type { InvalidationFeed } from '../store/redis/tracking.ts';
 
 export type RouteOutcome =
   /** Serve here; this replica already owned the session. */
@@ -63,6 +64,8 @@ export interface LegacyClusterOptions {
   token?: string;
   heartbeatMs?: number;
   ttlMs?: number;
+  /** Client tracking (see Ownership.forwardTarget). */
+  feed?: InvalidationFeed;
   /** How long to wait for the owner to start answering a forwarded request. */
   forwardConnectTimeoutMs?: number;
 }
@@ -83,6 +86,7 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
     ...(opts.token ? { token: opts.token } : {}),
     ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),
     ...(opts.ttlMs ? { ttlMs: opts.ttlMs } : {}),
+    ...(opts.feed ? { feed: opts.feed } : {}),
   });
   const inflight: Inflight = createInflight({ redis: opts.redis, keys: opts.keys, events: opts.events, ownership, logger, idleTimeoutSeconds: opts.idleTimeoutSeconds });
   const watchers = new Set<AbortController>();
@@ -120,7 +124,9 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
         reply.code(403).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(errorResponse(null, ErrorCode.Forbidden, 'Forbidden: bad internal forwarding signature')));
         return 'handled';
       }
-      let route = await ownership.route(sessionId);
+      // A record naming another live replica: forward without asking Redis when its heartbeat is tracked.
+      const target = recordedOwner ? await ownership.forwardTarget(recordedOwner) : undefined;
+      let route: Route = target ? { kind: 'forward', owner: recordedOwner!, url: target } : await ownership.route(sessionId);
       for (let hop = 0; hop < 2; hop++) {
         if (route.kind === 'gone') return 'gone';
         if (route.kind === 'local') {

@@ -11,8 +11,10 @@ import type { Logger } from 'pino';
 import type { RedisClient } from '../store/redis/connection.ts';
 import type { Keys } from '../store/redis/keys.ts';
 import { defineScripts, runScript } from '../store/redis/scripts.ts';
+import { TrackedCache } from '../store/redis/tracked-cache.ts';
+import type { InvalidationFeed } from '../store/redis/tracking.ts';
 import { StoreUnavailableError } from '../store/types.ts';
-import { CLUSTER_SCRIPTS, heartbeat, routeSession } from './scripts.ts';
+import { CLUSTER_SCRIPTS, heartbeat, heartbeatRead, routeSession } from './scripts.ts';
 
 export type Route =
   /** Serve here. `claimed`: this replica just took the session over (from `previousOwner`, or nobody). */
@@ -31,6 +33,8 @@ export interface OwnershipOptions {
   heartbeatMs?: number;
   /** Heartbeat TTL: a replica silent this long is gone. */
   ttlMs?: number;
+  /** Client tracking: other replicas' heartbeats are then read from memory until Redis invalidates them. */
+  feed?: InvalidationFeed;
 }
 
 export interface Ownership {
@@ -43,6 +47,13 @@ export interface Ownership {
   stop(): Promise<void>;
   /** Where a POST/DELETE of `sessionId` is served. `deadOwner`: an owner known to be dead (claim even if its heartbeat lingers). */
   route(sessionId: string, deadOwner?: string): Promise<Route>;
+  /**
+   * The URL to forward to when `owner` (read from a session record) is another
+   * live, non-draining replica, decided from a tracked heartbeat with no
+   * Redis call when cached; undefined: ask route() (no tracking, no
+   * heartbeat, draining, or Redis failing).
+   */
+  forwardTarget(owner: string): Promise<string | undefined>;
   /** Tokens accepted on the internal hop (current first). */
   tokens(): readonly string[];
   /** The internal URL a replica advertises, or undefined when it has no live heartbeat. */
@@ -53,6 +64,20 @@ export interface Ownership {
 }
 
 const TOKEN_TTL_MS = 7 * 86400 * 1000;
+
+/** A tracked heartbeat is read from Redis again at least this often. */
+const HEARTBEAT_CACHE_MAX_AGE_MS = 10_000;
+
+/** A heartbeat's value: the replica's internal URL and whether it drains; undefined when malformed. */
+export function parseHeartbeat(raw: string | null): { url: string; draining: boolean } | undefined {
+  if (!raw) return undefined;
+  try {
+    const v = JSON.parse(raw) as { u?: unknown; d?: unknown };
+    return typeof v.u === 'string' ? { url: v.u, draining: v.d === 1 } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Replica ids go into keys and tab-separated entries: keep them to a safe alphabet. */
 export function assertReplicaId(id: string): void {
@@ -73,6 +98,9 @@ export function createOwnership(opts: OwnershipOptions): Ownership {
   let draining = false;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
+  const feed = opts.feed;
+  const heartbeats = feed ? new TrackedCache<{ url: string; draining: boolean }>(feed, 1024) : undefined;
+  if (feed && heartbeats) feed.onInvalidate((key) => heartbeats.invalidate(key));
 
   const beat = async (): Promise<void> => {
     if (stopped || !url) return;
@@ -133,18 +161,31 @@ export function createOwnership(opts: OwnershipOptions): Ownership {
           return r[1] ? { kind: 'local', claimed: true, previousOwner: r[1] } : { kind: 'local', claimed: true };
       }
     },
+    async forwardTarget(owner) {
+      if (!heartbeats || !feed?.active() || !owner || owner === replicaId) return undefined;
+      const key = keys.replica(owner);
+      const sent = Date.now();
+      let beat = heartbeats.get(key, sent);
+      if (!beat) {
+        const ticket = heartbeats.begin(key);
+        let reply: [string | null, number];
+        try {
+          reply = await guard('heartbeat', () => runScript<[string | null, number]>(redis, heartbeatRead, [key], []));
+        } catch {
+          heartbeats.settle(ticket);
+          return undefined;
+        }
+        beat = parseHeartbeat(reply[0]);
+        heartbeats.settle(ticket, beat, sent + Math.min(Math.max(reply[1], 0), HEARTBEAT_CACHE_MAX_AGE_MS));
+      }
+      return beat && !beat.draining ? beat.url : undefined;
+    },
     tokens: () => (previous ? [current, previous] : [current]),
     async lookup(id) {
-      const raw = await guard('lookup', () => redis.get(keys.replica(id)));
-      if (!raw) return undefined;
-      try {
-        const v = JSON.parse(raw) as { u?: unknown; d?: unknown };
-        return typeof v.u === 'string' ? { url: v.u, draining: v.d === 1 } : undefined;
-      } catch {
-        return undefined;
-      }
+      return parseHeartbeat(await guard('lookup', () => redis.get(keys.replica(id))));
     },
     async bury(id) {
+      heartbeats?.invalidate(keys.replica(id));
       await guard('bury', () => redis.del(keys.replica(id)));
     },
   };

@@ -76,4 +76,11 @@ if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'o', ARGV
 return {'taken', entry}`,
 };
 
-export const CLUSTER_SCRIPTS: readonly LuaScript[] = [heartbeat, routeSession, beginCall, takeOverCall];
+/** KEYS: heartbeat → {value or nil, PTTL}: another replica's heartbeat, read so that client tracking watches it. */
+export const heartbeatRead: LuaScript = {
+  name: 'berthHeartbeatRead',
+  keys: 1,
+  lua: `return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}`,
+};
+
+export const CLUSTER_SCRIPTS: readonly LuaScript[] = [heartbeat, routeSession, beginCall, takeOverCall, heartbeatRead];

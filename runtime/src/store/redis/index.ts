@@ -51,6 +51,8 @@ export interface RedisStores {
   healthy(): boolean;
   /** Whether session reads are served from the client-tracking cache right now (never on a Cluster). */
   tracking(): boolean;
+  /** The client-tracking invalidation feed (not on a Cluster), for other tracked caches. */
+  feed?: InvalidationFeed;
   close(): Promise<void>;
 }
 
@@ -130,6 +132,7 @@ export async function createRedisStores(settings: RedisStoreSettings): Promise<R
     target,
     healthy: () => health.healthy(),
     tracking: () => sessions.trackedCache?.() ?? false,
+    ...(feed ? { feed } : {}),
     async close() {
       if (closed) return;
       closed = true;
