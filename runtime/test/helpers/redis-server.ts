@@ -102,6 +102,9 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
     child = undefined;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    // The child is unref'd: a test process with nothing else pending would exit while waiting here and
+    // never stop the servers after this one (an orphaned redis-server).
+    c.ref();
     c.kill('SIGCONT');
     c.kill('SIGTERM');
     const t = setTimeout(() => c.kill('SIGKILL'), 3000);
