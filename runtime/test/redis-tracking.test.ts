@@ -135,9 +135,10 @@ for (const which of ['invalidation', 'command'] as const) {
 }
 
 test('where client tracking is refused (ACL), every read goes to Redis and nothing else changes', async () => {
-  await other.call('ACL', 'SETUSER', 'no-tracking', 'on', '>secret', '~*', '&*', '+@all', '-client');
+  // As the operator's tenant ACL does: everything else of CLIENT (id, setname) stays allowed.
+  await other.call('ACL', 'SETUSER', 'no-tracking', 'on', '>secret', '~*', '&*', '+@all', '-client|tracking');
   const prefix = freshPrefix();
-  const s = await stores(`redis://no-tracking:secret@127.0.0.1:${redis.port}`, prefix);
+  const s = await stores(`redis://no-tracking:secret@127.0.0.1:${redis.port}`, prefix, {}, 'refused');
   open.push(s);
   const rec = record();
   await s.sessions.create(rec);
@@ -151,4 +152,7 @@ test('where client tracking is refused (ACL), every read goes to Redis and nothi
   const c0 = await connections();
   await sleep(2500);
   assert.equal(await connections(), c0, 'a refusal is not retried by reconnecting over and over');
+  const names = String(await other.client('LIST'));
+  assert.match(names, / name=berth:refused /, 'the command connection stays');
+  assert.doesNotMatch(names, / name=berth:refused:invalidate /, 'the useless invalidation connection is closed');
 });

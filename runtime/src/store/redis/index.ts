@@ -3,7 +3,8 @@
  * bus, and the shared command client (also used by the rate limiter and the
  * cluster ownership component). Three connections per replica: one for
  * commands, one for pub/sub, and (not on a Cluster) one that receives the
- * client-tracking invalidations of cached session records.
+ * client-tracking invalidations of cached session records, closed again
+ * where Redis refuses tracking.
  */
 import type { Logger } from 'pino';
 import type { McpServerSpec } from '../../config/spec.ts';

@@ -6,7 +6,8 @@
  * only once a probe write made on the command connection came back as an
  * invalidation on the feed (same server, messages flowing). Any doubt — either
  * connection dropped or reconnected, tracking refused (old Redis, ACL) —
- * turns the feed off, and listeners empty their caches.
+ * turns the feed off, and listeners empty their caches. A refusal closes
+ * the feed connection for the life of the process.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -63,6 +64,7 @@ export function createInvalidationFeed(opts: InvalidationFeedOptions): Invalidat
   let retry: NodeJS.Timeout | undefined;
   let retryDelay = retryMs;
   let refusedLogged = false;
+  let refusedForGood = false;
   let probe: { done: (ok: boolean) => void } | undefined;
 
   const emit = (key: string | null): void => {
@@ -119,8 +121,13 @@ export function createInvalidationFeed(opts: InvalidationFeedOptions): Invalidat
       refusedLogged = true;
       logger.info({ err: { message } }, 'Redis client tracking unavailable; session reads go to Redis every time');
     }
-    // Refused outright (ACL, a Redis without tracking): asking again changes nothing until a connection is new.
-    if (/NOPERM|unknown (sub)?command/i.test(message)) return;
+    // Refused outright (ACL, a Redis without tracking): asking again changes nothing, and an idle
+    // connection per replica is a cost at scale (the operator's tenant ACL refuses tracking).
+    if (/NOPERM|unknown (sub)?command/i.test(message)) {
+      refusedForGood = true;
+      feed.disconnect();
+      return;
+    }
     clearTimeout(retry);
     retry = setTimeout(() => {
       // A feed on another server than the command connection (after a Sentinel failover) must reconnect to find the master.
@@ -131,7 +138,7 @@ export function createInvalidationFeed(opts: InvalidationFeedOptions): Invalidat
   }
 
   async function start(): Promise<void> {
-    if (closed || active || feedId === undefined || command.status !== 'ready') return;
+    if (closed || refusedForGood || active || feedId === undefined || command.status !== 'ready') return;
     const mine = ++attempt;
     await command.client('TRACKING', 'ON', 'REDIRECT', feedId);
     const came = new Promise<boolean>((resolve) => {
