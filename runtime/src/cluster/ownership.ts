@@ -100,7 +100,6 @@ export function createOwnership(opts: OwnershipOptions): Ownership {
   let stopped = false;
   const feed = opts.feed;
   const heartbeats = feed ? new TrackedCache<{ url: string; draining: boolean }>(feed, 1024) : undefined;
-  if (feed && heartbeats) feed.onInvalidate((key) => heartbeats.invalidate(key));
 
   const beat = async (): Promise<void> => {
     if (stopped || !url) return;
@@ -164,20 +163,12 @@ export function createOwnership(opts: OwnershipOptions): Ownership {
     async forwardTarget(owner) {
       if (!heartbeats || !feed?.active() || !owner || owner === replicaId) return undefined;
       const key = keys.replica(owner);
-      const sent = Date.now();
-      let beat = heartbeats.get(key, sent);
-      if (!beat) {
-        const ticket = heartbeats.begin(key);
-        let reply: [string | null, number];
-        try {
-          reply = await guard('heartbeat', () => runScript<[string | null, number]>(redis, heartbeatRead, [key], []));
-        } catch {
-          heartbeats.settle(ticket);
-          return undefined;
-        }
-        beat = parseHeartbeat(reply[0]);
-        heartbeats.settle(ticket, beat, sent + Math.min(Math.max(reply[1], 0), HEARTBEAT_CACHE_MAX_AGE_MS));
-      }
+      const beat = await heartbeats
+        .getOrLoad(key, async () => {
+          const [raw, pttl] = await guard('heartbeat', () => runScript<[string | null, number]>(redis, heartbeatRead, [key], []));
+          return { value: parseHeartbeat(raw), keepMs: Math.min(Math.max(pttl, 0), HEARTBEAT_CACHE_MAX_AGE_MS) };
+        })
+        .catch(() => undefined);
       return beat && !beat.draining ? beat.url : undefined;
     },
     tokens: () => (previous ? [current, previous] : [current]),

@@ -146,7 +146,6 @@ export function untilTouchDue(flat: readonly string[]): number {
 export function createRedisSessionStore(opts: RedisSessionStoreOptions): SessionStore {
   const { client, keys, health, feed } = opts;
   const cache = feed ? new TrackedCache<SessionRecord>(feed, RECORD_CACHE_MAX) : undefined;
-  if (feed && cache) feed.onInvalidate((key) => cache.invalidate(key));
   const ttlMs = opts.idleTimeoutSeconds * 1000;
   // Every write sets the expiry to ttl + slack, so a session lives at least ttl after its last read.
   const lifeMs = ttlMs + touchSlackMs(ttlMs);
@@ -178,26 +177,19 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
     },
     async get(id) {
       const key = keys.session(id);
-      const sent = Date.now();
+      const read = async (): Promise<{ value: SessionRecord | undefined; keepMs: number }> => {
+        const flat = await health.guard('session.get', () => runScript<string[] | null>(client, sessionTouch, [key, keys.sessionIndex], [id, ttlMs, lifeMs]));
+        if (!flat) {
+          parsed.delete(id);
+          return { value: undefined, keepMs: 0 };
+        }
+        // Only a read that did not write leaves Redis tracking the key: a touch ends it (untilTouchDue 0).
+        return { value: decodeRecord(id, flat, initializeOf(id)), keepMs: Math.min(untilTouchDue(flat), RECORD_CACHE_MAX_AGE_MS) };
+      };
+      if (!cache) return (await read()).value;
       // A failing Redis must answer 503 before the call runs, as an uncached read would.
-      const hit = cache && health.healthy() ? cache.get(key, sent) : undefined;
-      if (hit) return { ...hit };
-      const ticket = cache?.begin(key);
-      let flat: string[] | null;
-      try {
-        flat = await health.guard('session.get', () => runScript<string[] | null>(client, sessionTouch, [key, keys.sessionIndex], [id, ttlMs, lifeMs]));
-      } catch (err) {
-        if (ticket) cache!.settle(ticket);
-        throw err;
-      }
-      if (!flat) parsed.delete(id);
-      const record = flat ? decodeRecord(id, flat, initializeOf(id)) : undefined;
-      if (ticket) {
-        // Only a read that did not write leaves Redis tracking the key: a touch ends it.
-        const left = flat ? untilTouchDue(flat) : 0;
-        cache!.settle(ticket, record && left > 0 ? { ...record } : undefined, sent + Math.min(left, RECORD_CACHE_MAX_AGE_MS));
-      }
-      return record;
+      const record = await cache.getOrLoad(key, read, health.healthy());
+      return record && { ...record };
     },
     async update(id, patch) {
       const { set, del } = encodeFields(patch);

@@ -29,10 +29,32 @@ export class TrackedCache<V> {
   readonly #flights = new Map<string, Flight>();
   #epoch = 0;
 
-  /** `max` bounds the entries (the oldest go first). Wire `invalidate` to the feed's listener. */
-  constructor(feed: Pick<InvalidationFeed, 'active' | 'epoch'>, max: number) {
+  /** `max` bounds the entries (the oldest go first). A feed with `onInvalidate` is listened to; otherwise call `invalidate`. */
+  constructor(feed: Pick<InvalidationFeed, 'active' | 'epoch'> & Partial<Pick<InvalidationFeed, 'onInvalidate'>>, max: number) {
     this.#feed = feed;
     this.#max = max;
+    feed.onInvalidate?.((key) => this.invalidate(key));
+  }
+
+  /**
+   * The cached value of `key` (when `serve` allows it), else what `load`
+   * reads: its `value` is returned, and kept for `keepMs` from before the
+   * read (0: not kept) unless an invalidation arrives meanwhile.
+   */
+  async getOrLoad(key: string, load: () => Promise<{ value: V | undefined; keepMs: number }>, serve = true): Promise<V | undefined> {
+    const sent = Date.now();
+    const hit = serve ? this.get(key, sent) : undefined;
+    if (hit !== undefined) return hit;
+    const ticket = this.begin(key);
+    let loaded: { value: V | undefined; keepMs: number };
+    try {
+      loaded = await load();
+    } catch (err) {
+      this.settle(ticket);
+      throw err;
+    }
+    this.settle(ticket, loaded.keepMs > 0 ? loaded.value : undefined, sent + loaded.keepMs);
+    return loaded.value;
   }
 
   /** The cached value, or undefined (miss, past its deadline, or tracking not active). */
