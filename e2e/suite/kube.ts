@@ -35,7 +35,13 @@ export function exec(cmd: string, args: readonly string[], opts: { env?: NodeJS.
       clearTimeout(timer);
       resolveRun({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
-    child.stdin.end(opts.input ?? '');
+    // A command that exits before reading its input closes the pipe under us;
+    // its exit status and stderr say what went wrong, so EPIPE is not the story.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') stderr += `\n(stdin: ${err.message})`;
+    });
+    if (opts.input) child.stdin.end(opts.input);
+    else child.stdin.end();
   });
 }
 

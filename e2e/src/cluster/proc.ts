@@ -33,6 +33,8 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
         resolvePromise({ code: err ? (err.code as number) : 0, stdout, stderr });
       },
     );
+    // A command that exits before reading its input: its status says why, not the EPIPE.
+    child.stdin?.on('error', () => undefined);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
