@@ -19,6 +19,7 @@ import { encodeModernErrorCode, encodeModernResult, INPUT_REQUIRED_METHODS, with
 import { failureResponse } from './failure.ts';
 import type { LegacyPeer, PeerExchangeHooks, PeerReply } from './peer.ts';
 import type { SubscriptionRefs } from './subscriptions.ts';
+import { SmallMap } from '../../small-collections.ts';
 
 export interface LegacyFrontOptions {
   /** One peer serves many clients: session-level state is kept by Berth, not the peer. */
@@ -58,7 +59,7 @@ export class LegacyFront {
   readonly #opts: LegacyFrontOptions;
   readonly #levels = new Map<string, string>();
   /** Legacy exchanges by session and client request id, for `notifications/cancelled`. */
-  readonly #cancellable = new Map<string, AbortController>();
+  readonly #cancellable = new SmallMap<string, AbortController>();
   #serial = 0;
   #reqSeq = 0;
   #inflight = 0;
