@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createForwarder, type ForwardInput } from '../src/cluster/forward.ts';
+import { createForwarder, DRAINING_HEADER, type ForwardInput } from '../src/cluster/forward.ts';
 
 interface Owner {
   url: string;
@@ -147,5 +147,30 @@ test('closing the forwarder drops idle connections but lets a forward in flight 
     assert.equal(o.requests, 2, 'on its own connection, not cut and sent again');
   } finally {
     await o.close();
+  }
+});
+
+test("a draining owner's 503 is not relayed: the forward reports draining and the client sees nothing yet; another 503 is relayed", async () => {
+  const drainingOwner = await owner((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(503, { [DRAINING_HEADER]: '1', 'retry-after': '1', 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":null,"error":{"code":-32002,"message":"shutting down"}}'));
+  });
+  const busyOwner = await owner((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(503, { 'retry-after': '1', 'content-type': 'application/json' }).end('{"busy":true}'));
+  });
+  const forwarder = createForwarder();
+  try {
+    const drained = await through((res) => forwarder.forward(input(drainingOwner.url, res)));
+    const result = drained.result as { ok: boolean; refused: boolean; draining?: boolean };
+    assert.deepEqual([result.ok, result.refused, result.draining], [false, false, true]);
+    assert.equal(drained.status, 599, 'nothing was written to the client');
+    const busy = await through((res) => forwarder.forward(input(busyOwner.url, res)));
+    assert.deepEqual(busy.result, { ok: true, status: 503 });
+    assert.equal(busy.body, '{"busy":true}');
+  } finally {
+    forwarder.close();
+    await drainingOwner.close();
+    await busyOwner.close();
   }
 });

@@ -37,8 +37,14 @@ export interface ForwardInput {
 
 export type ForwardResult =
   | { ok: true; status: number }
-  /** The owner could not be reached; nothing was written to the client. `refused` = nothing listens there. */
-  | { ok: false; refused: boolean; error: Error };
+  /**
+   * The owner could not be reached, or answered that it is draining; nothing
+   * was written to the client. `refused` = nothing listens there.
+   */
+  | { ok: false; refused: boolean; draining?: true; error: Error };
+
+/** Header on a draining replica's 503: a forwarding replica re-routes instead of relaying it. */
+export const DRAINING_HEADER = 'berth-draining';
 
 /** Error codes of a kept-alive socket the peer closed before it read our request. */
 const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE']);
@@ -116,6 +122,12 @@ function attempt(input: ForwardInput, target: URL, headers: OutgoingHttpHeaders,
     req.on('response', (upstream) => {
       answered = true;
       clearTimeout(connectTimer);
+      if (upstream.statusCode === 503 && upstream.headers[DRAINING_HEADER] !== undefined) {
+        // The owner's drain began after this replica last read its heartbeat: nothing ran there.
+        upstream.resume();
+        done({ ok: false, refused: false, draining: true, error: new Error('the session owner is draining') });
+        return;
+      }
       input.onResponse?.();
       const out: OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(upstream.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;

@@ -11,7 +11,7 @@ import { ErrorCode, errorResponse, type JsonRpcRequest } from '../protocol/jsonr
 import type { RedisClient } from '../store/redis/connection.ts';
 import type { Keys } from '../store/redis/keys.ts';
 import type { EventStore } from '../store/types.ts';
-import { createForwarder } from './forward.ts';
+import { createForwarder, DRAINING_HEADER } from './forward.ts';
 import { createInflight, type Execute, type Inflight, type RecoveryOutcome } from './inflight.ts';
 import { FORWARDED_BY, signForward, verifyForward } from './internal-auth.ts';
 import { withTraceContext } from '../observability/tracing.ts';
@@ -94,9 +94,10 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
   const forwarder = createForwarder();
   let draining = false;
 
-  const unavailable = (reply: FastifyReply, message: string): 'handled' => {
+  const unavailable = (reply: FastifyReply, message: string, extra: Record<string, string> = {}): 'handled' => {
     reply
       .code(503)
+      .headers(extra)
       .header('retry-after', '1')
       .header('content-type', 'application/json; charset=utf-8')
       .send(JSON.stringify(errorResponse(null, ErrorCode.Unavailable, `Service Unavailable: ${message}; retry shortly`)));
@@ -113,7 +114,7 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
     async routeRequest(request, reply, sessionId, recordedOwner, forwardHeaders) {
       // A draining replica starts nothing new, not even for sessions it owns: the retry lands on
       // another replica, which claims the session (the heartbeat says draining).
-      if (draining) return unavailable(reply, 'this replica is shutting down');
+      if (draining) return unavailable(reply, 'this replica is shutting down', { [DRAINING_HEADER]: '1' });
       const path = request.url;
       const check = verifyForward(ownership.tokens(), request.headers, request.method, path, sessionId);
       if (check === 'valid') return 'local';
@@ -154,6 +155,13 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
         });
         reply.raw.off('close', onClose);
         if (result.ok || abort.signal.aborted) return 'handled';
+        if (result.draining) {
+          // Its drain began after the heartbeat this replica read: claim as if its heartbeat said draining
+          // (its own write of that flag may still be on the way), without burying a live replica.
+          logger.info({ session: sessionId, owner: route.owner }, 'Session owner is draining; taking the session over');
+          route = await ownership.route(sessionId, route.owner);
+          continue;
+        }
         if (!result.refused) {
           logger.warn({ err: result.error, session: sessionId, owner: route.owner }, 'Forwarding to the session owner failed');
           return unavailable(reply, 'the session owner did not answer');
