@@ -474,9 +474,10 @@ export class LegacySessions implements ClientRequestChannel {
   private fanOut(event: ServerChangeEvent): void {
     if (this.owned.size === 0) return;
     const note: JsonRpcMessage = changeNotification(event);
+    const text = JSON.stringify(note);
     for (const [sessionId, owned] of this.owned) {
       if (event.kind === 'resource_updated' && !owned.subscriptions.has(event.uri)) continue;
-      this.rt.events.append(sessionId, GET_STREAM, note).catch((error: unknown) => {
+      this.rt.events.append(sessionId, GET_STREAM, note, text).catch((error: unknown) => {
         this.rt.logger.warn({ err: error, session: sessionId }, 'Appending a change notification failed');
       });
     }
@@ -651,7 +652,7 @@ class LegacyDelivery implements Delivery {
     const rt = this.layer.context;
     const priming = supportsPrimingEvents(this.version);
     // One store round trip for the whole stream; a failure delivers the result without resumability.
-    const stored = rt.events.appendNew(this.sessionId, newStreamId(), priming ? [null, response] : [response]).catch((error: unknown) => {
+    const stored = rt.events.appendNew(this.sessionId, newStreamId(), priming ? [null, response] : [response], priming ? [undefined, json] : [json]).catch((error: unknown) => {
       rt.logger.warn({ err: error, session: this.sessionId }, 'Event store append failed; delivering without resumability');
       return undefined;
     });
@@ -675,7 +676,7 @@ class LegacyDelivery implements Delivery {
     this.chain = this.chain.then(async () => {
       let eventId: string | undefined;
       try {
-        eventId = await rt.events.append(live.sessionId, live.streamId, message);
+        eventId = await rt.events.append(live.sessionId, live.streamId, message, json);
       } catch (error) {
         rt.logger.warn({ err: error, session: live.sessionId }, 'Event store append failed; delivering without resumability');
       }

@@ -63,15 +63,25 @@ export interface StoredEvent {
 }
 
 export interface EventStore {
-  /** Appends a message (null = priming) to a stream; returns its event id, which encodes session and stream. */
-  append(sessionId: string, streamId: string, message: JsonRpcMessage | null): Promise<string>;
+  /**
+   * Appends a message (null = priming) to a stream; returns its event id,
+   * which encodes session and stream. `text`, when given, is the message's
+   * JSON already serialized for the wire, so a store that keeps text reuses it.
+   */
+  append(sessionId: string, streamId: string, message: JsonRpcMessage | null, text?: string): Promise<string>;
   /**
    * Appends the whole of a new stream (messages in order, null = priming)
    * before any of it is delivered, in one store round trip; returns the event
    * ids. No client can be tailing a stream it has never seen an id of, so
-   * nothing is pushed to live tails.
+   * nothing is pushed to live tails. `texts`, when given, are the messages'
+   * JSON as for `append` (undefined entries are serialized by the store).
    */
-  appendNew(sessionId: string, streamId: string, messages: ReadonlyArray<JsonRpcMessage | null>): Promise<string[]>;
+  appendNew(
+    sessionId: string,
+    streamId: string,
+    messages: ReadonlyArray<JsonRpcMessage | null>,
+    texts?: ReadonlyArray<string | undefined>,
+  ): Promise<string[]>;
   /**
    * Events of the same stream strictly after `lastEventId`. Returns undefined
    * when the id is malformed, unknown, expired, or belongs to another session.

@@ -109,6 +109,28 @@ export function storeSuite(url: () => string): void {
     }
   });
 
+  test('a message the caller already serialized is stored as that text, not serialized again', async () => {
+    const s = await stores(url(), freshPrefix());
+    try {
+      const r = record();
+      await s.sessions.create(r);
+      // The text differs from the object on purpose: what replays shows which one was stored.
+      const wire = (id: number): string => JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: `as sent ${id}` }] } });
+      const ids = await s.events.appendNew(r.id, 'whole-2', [null, response(7)], [undefined, wire(7)]);
+      const next = await s.events.append(r.id, 'whole-2', response(8), wire(8));
+      const replay = await s.events.after(r.id, ids[0]!);
+      assert.deepEqual(replay, {
+        streamId: 'whole-2',
+        events: [
+          { eventId: ids[1], message: JSON.parse(wire(7)) },
+          { eventId: next, message: JSON.parse(wire(8)) },
+        ],
+      });
+    } finally {
+      await s.close();
+    }
+  });
+
   test('maxSessions is enforced atomically across replicas and frees up on delete and expiry', async () => {
     const prefix = freshPrefix();
     const a = await stores(url(), prefix, { maxSessions: 5, idleTimeoutSeconds: 1 });

@@ -84,8 +84,8 @@ export function createRedisEventStore(opts: RedisEventStoreOptions): EventStore 
   });
 
   return {
-    async append(sessionId, streamId, message) {
-      const text = message === null ? '' : JSON.stringify(message);
+    async append(sessionId, streamId, message, serialized) {
+      const text = message === null ? '' : (serialized ?? JSON.stringify(message));
       const stTag = streamTag(streamId);
       const final = message !== null && isResponse(message) ? '1' : '0';
       const entryId = await health.guard('events.append', () =>
@@ -103,8 +103,8 @@ export function createRedisEventStore(opts: RedisEventStoreOptions): EventStore 
       return formatEventIdFromTags(sessionTag(sessionId), stTag, entryId);
     },
 
-    async appendNew(sessionId, streamId, messages) {
-      const texts = messages.map((m) => (m === null ? '' : JSON.stringify(m)));
+    async appendNew(sessionId, streamId, messages, serialized) {
+      const texts = messages.map((m, i) => (m === null ? '' : (serialized?.[i] ?? JSON.stringify(m))));
       const entryIds = await health.guard('events.append', () =>
         runScript<string[]>(client, eventAppendNew, [keys.events(sessionId)], [streamId, maxLen, retentionMs, ...texts]),
       );
