@@ -8,7 +8,8 @@
 // (berth-loadgen, loadgen.ts), with the server's event-loop delay and GC
 // pauses over the same window.
 //
-// Options for investigating: --seconds N (per run), --connections a,b,
+// Options for investigating: --seconds N (per run), --warmup N (open-loop
+// warm-up, default 4), --connections a,b,
 // --profile (a CPU profile of the first server process over the load runs,
 // summarized next to the results), --out DIR, --rt (the open-loop run with
 // the server and the generator on real-time priority, SCHED_FIFO, so other
@@ -52,8 +53,15 @@ const only = flag('--only') ? new Set(flag('--only')!.split(',')) : undefined;
 // Only a full run writes bench/results; quick and partial runs go to bench/results/tmp.
 const outDir = flag('--out') ? resolve(flag('--out')!) : quick || only ? join(here, '..', 'results', 'tmp') : join(here, '..', 'results');
 const seconds = Number(flag('--seconds') ?? (quick ? 1 : 5));
-/** Open loop: sent at the same rate on the same connections before the measured window. */
-const warmupSeconds = quick ? 0.5 : 1;
+/**
+ * Open loop: sent at the same rate on the same connections before the
+ * measured window. The switch from the closed-loop runs to one call at a time
+ * re-tiers the JIT (on berth-legacy, about 60 functions optimized in the first
+ * open-loop seconds, a dozen in the next run) and gave a first-window p99 of
+ * 12-27 ms after a 1 s warm-up against 2.4-4.3 ms in later windows; after 4 s
+ * the first window matched the later ones. The window measures steady state.
+ */
+const warmupSeconds = Number(flag('--warmup') ?? (quick ? 0.5 : 4));
 /** Open loop: the most connections the generator may open (it opens more only when all are busy). */
 const OPEN_LOOP_CONNECTIONS = 64;
 const concurrencies = flag('--connections') ? flag('--connections')!.split(',').map(Number) : quick ? [8] : [1, 8, 64];
@@ -106,11 +114,11 @@ function setRealtime(pids: number[], on: boolean): void {
   }
 }
 
-/** The server's event-loop delay and GC pauses over a window (server-preload.mjs). */
-async function watchLoop<T>(server: System, file: string, during: () => Promise<T>): Promise<{ value: T; loop?: ServerLoop }> {
+/** The server's event-loop delay and GC pauses over the measured window, after `afterSeconds` of warm-up (server-preload.mjs). */
+async function watchLoop<T>(server: System, file: string, afterSeconds: number, during: () => Promise<T>): Promise<{ value: T; loop?: ServerLoop }> {
   rmSync(file, { force: true });
-  server.child.kill('SIGTTIN');
-  const value = await during();
+  const start = setTimeout(() => server.child.kill('SIGTTIN'), afterSeconds * 1000);
+  const value = await during().finally(() => clearTimeout(start));
   server.child.kill('SIGTTOU');
   for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 20));
@@ -175,7 +183,7 @@ async function measure(rung: Rung): Promise<RungResult> {
     try {
       const cpu0 = cpuByRole(server);
       const t0 = performance.now();
-      const { value: o, loop } = await watchLoop(server, loopFile, () => openLoop(spec, LOAD_CORE, { realtime }));
+      const { value: o, loop } = await watchLoop(server, loopFile, warmupSeconds, () => openLoop(spec, LOAD_CORE, { realtime }));
       // Server CPU over the whole run (warm-up included): per call, and the share of the server core it took.
       const used = cpuDelta(cpu0, cpuByRole(server));
       const cpu = [...used.values()].reduce((a, b) => a + b, 0);
