@@ -85,3 +85,72 @@ test('a failed read keeps nothing and the cache stays bounded, oldest first', ()
   assert.equal(cache.get('k1', 0), undefined);
   assert.equal(cache.get('k4', 0), 4);
 });
+
+/** A load that answers when told to, counting how often it was called. */
+function gatedLoad<V>() {
+  const gates: Array<(v: { value: V | undefined; keepMs: number }) => void> = [];
+  return {
+    calls: () => gates.length,
+    load: () => new Promise<{ value: V | undefined; keepMs: number }>((resolve) => gates.push(resolve)),
+    answer: (i: number, value: V | undefined, keepMs = 0) => gates[i]!({ value, keepMs }),
+  };
+}
+
+test('cold reads of one key in flight together send one read and all get its answer', async () => {
+  const { feed: f } = feed();
+  const cache = new TrackedCache<string>(f, 10);
+  const g = gatedLoad<string>();
+  const reads = [cache.getOrLoad('k', g.load), cache.getOrLoad('k', g.load), cache.getOrLoad('k', g.load)];
+  const other = cache.getOrLoad('j', g.load);
+  assert.equal(g.calls(), 2, 'one read for k, one for j');
+  g.answer(0, 'v');
+  g.answer(1, 'w');
+  assert.deepEqual(await Promise.all(reads), ['v', 'v', 'v']);
+  assert.equal(await other, 'w');
+  // Not kept (keepMs 0): the next read goes to Redis again.
+  const again = cache.getOrLoad('k', g.load);
+  assert.equal(g.calls(), 3);
+  g.answer(2, 'v2');
+  assert.equal(await again, 'v2');
+});
+
+test('callers that joined a read spoiled by an invalidation read again; a failed read fails its joiners', async () => {
+  const { feed: f } = feed();
+  const cache = new TrackedCache<string>(f, 10);
+  const g = gatedLoad<string>();
+  const first = cache.getOrLoad('k', g.load);
+  const joined = cache.getOrLoad('k', g.load);
+  cache.invalidate('k');
+  g.answer(0, 'before the write', 1000);
+  assert.equal(await first, 'before the write', 'the first caller asked before the write');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(g.calls(), 2, 'the joiner sends its own read');
+  g.answer(1, 'after the write', 1000);
+  assert.equal(await joined, 'after the write');
+
+  const failing = new TrackedCache<string>(f, 10);
+  let rejectIt!: (e: Error) => void;
+  const load = () => new Promise<{ value: string | undefined; keepMs: number }>((_, reject) => (rejectIt = reject));
+  const a = failing.getOrLoad('k', load);
+  const b = failing.getOrLoad('k', load);
+  rejectIt(new Error('redis down'));
+  await assert.rejects(a, /redis down/);
+  await assert.rejects(b, /redis down/);
+});
+
+test('a caller that must see Redis, a tracking restart, or tracking off: nothing is shared', async () => {
+  const { state, feed: f } = feed();
+  const cache = new TrackedCache<string>(f, 10);
+  const g = gatedLoad<string>();
+  const a = cache.getOrLoad('k', g.load);
+  const mustSee = cache.getOrLoad('k', g.load, false);
+  assert.equal(g.calls(), 2, 'serve=false reads for itself');
+  state.epoch++;
+  const afterRestart = cache.getOrLoad('k', g.load);
+  assert.equal(g.calls(), 3, 'a read sent before the restart is not shared after it');
+  state.active = false;
+  const off = cache.getOrLoad('k', g.load);
+  assert.equal(g.calls(), 4, 'tracking off: every caller reads');
+  for (let i = 0; i < 4; i++) g.answer(i, `v${i}`);
+  assert.deepEqual(await Promise.all([a, mustSee, afterRestart, off]), ['v0', 'v1', 'v2', 'v3']);
+});

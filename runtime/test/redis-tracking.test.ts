@@ -88,6 +88,18 @@ test('a read that needs no touch comes from memory; any change in Redis is seen 
   await seen(() => s.sessions.get(flushed.id), (r) => r === undefined, 'FLUSHALL');
 });
 
+test('cold reads of one session arriving together reach Redis once, and each caller gets its own copy', async () => {
+  const s = await tracked(freshPrefix());
+  const rec = record();
+  await s.sessions.create(rec);
+  const r0 = await redisReads();
+  const burst = await Promise.all(Array.from({ length: 20 }, () => s.sessions.get(rec.id)));
+  assert.equal((await redisReads()) - r0, 1, 'one read for twenty callers');
+  for (const r of burst) assert.deepEqual(r, burst[0]);
+  assert.equal(new Set(burst).size, 20, 'no two callers share an object');
+  assert.equal(burst[0]?.id, rec.id);
+});
+
 test('a cached record is not served once a touch is due: the idle TTL still slides', async () => {
   // 2 s idle timeout: a touch sets 2.2 s and the next read must touch once 200 ms have passed.
   const s = await tracked(freshPrefix(), { idleTimeoutSeconds: 2 });

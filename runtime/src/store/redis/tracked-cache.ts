@@ -5,7 +5,9 @@
  * which keys have reads in flight: an invalidation marks them, and a marked
  * read's value is not kept. Entries also carry their own deadline, so a
  * value is never served past the moment the caller says Redis must see a
- * read again.
+ * read again. Cold reads of one key coalesce: a caller that finds a
+ * `getOrLoad` read of the key in flight shares its answer instead of sending
+ * its own, unless an invalidation spoils that read first.
  */
 import type { InvalidationFeed } from './tracking.ts';
 
@@ -19,6 +21,8 @@ export interface ReadTicket {
 interface Flight {
   reads: number;
   invalidated: boolean;
+  /** The `getOrLoad` read of this flight, which later callers share, and the tracking epoch it was sent in. */
+  shared?: { read: Promise<unknown>; epoch: number };
 }
 
 /** Caches values by Redis key while `feed` vouches that their invalidations arrive. */
@@ -39,13 +43,34 @@ export class TrackedCache<V> {
   /**
    * The cached value of `key` (when `serve` allows it), else what `load`
    * reads: its `value` is returned, and kept for `keepMs` from before the
-   * read (0: not kept) unless an invalidation arrives meanwhile.
+   * read (0: not kept) unless an invalidation arrives meanwhile. With `serve`,
+   * a read of `key` already in flight is shared rather than repeated.
    */
   async getOrLoad(key: string, load: () => Promise<{ value: V | undefined; keepMs: number }>, serve = true): Promise<V | undefined> {
     const sent = Date.now();
-    const hit = serve ? this.get(key, sent) : undefined;
-    if (hit !== undefined) return hit;
+    if (serve) {
+      const hit = this.get(key, sent);
+      if (hit !== undefined) return hit;
+      const flight = this.#flights.get(key);
+      const shared = flight?.shared;
+      if (shared && this.#current(shared.epoch)) {
+        const value = (await shared.read) as V | undefined;
+        // Spoiled while in flight: a write may have landed before this caller asked.
+        if (!flight!.invalidated && this.#current(shared.epoch)) return value;
+      }
+    }
     const ticket = this.begin(key);
+    const read = this.#read(ticket, sent, load);
+    if (serve && ticket.flight.shared === undefined) ticket.flight.shared = { read, epoch: ticket.epoch };
+    return read;
+  }
+
+  /** Tracking is on and has not restarted since `epoch`, so invalidations of what was read then still arrive. */
+  #current(epoch: number): boolean {
+    return this.#feed.active() && epoch === this.#epoch + this.#feed.epoch();
+  }
+
+  async #read(ticket: ReadTicket, sent: number, load: () => Promise<{ value: V | undefined; keepMs: number }>): Promise<V | undefined> {
     let loaded: { value: V | undefined; keepMs: number };
     try {
       loaded = await load();
