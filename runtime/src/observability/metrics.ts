@@ -25,11 +25,13 @@
  * - `berth_auth_failures_total{reason}` refused authentications
  * - `berth_backend_events_total{backend,event}` backend lifecycle events (spawn, exit, restart, upstream_error)
  * - `berth_output_sanitized_total{action}` output policy actions (strip, redact, truncate)
- * - `berth_process_*`, `berth_nodejs_*` from prom-client's default collectors
+ * - `berth_process_*`, `berth_nodejs_*` from prom-client's default collectors,
+ *   all but the GC histogram (see process-metrics.ts)
  * Components needing more call `sharedMetrics.counter/gauge/histogram(name, ...)`,
  * which return the existing metric when the name is already registered.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics.ts';
 
 /** What went wrong, for `berth_errors_total`. */
 export type ErrorCategory =
@@ -177,7 +179,7 @@ export function createAppMetrics(): AppMetrics {
 }
 
 const sharedRegistry = new Registry();
-collectDefaultMetrics({ register: sharedRegistry, prefix: METRIC_PREFIX });
+collectProcessMetrics(sharedRegistry, METRIC_PREFIX);
 
 function assertName(name: string): void {
   if (!name.startsWith(METRIC_PREFIX)) throw new Error(`metric ${name} must start with ${METRIC_PREFIX}`);
