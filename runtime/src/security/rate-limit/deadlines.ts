@@ -15,7 +15,8 @@ export interface Deadlines {
 interface Entry {
   at: number;
   settled: boolean;
-  reject: (err: Error) => void;
+  /** Dropped once settled: a settled entry waits in the queue until its deadline, and must not keep the answer alive. */
+  reject: ((err: Error) => void) | undefined;
 }
 
 /** Creates the shared deadline queue for `timeoutMs`. */
@@ -46,7 +47,9 @@ export function deadlines(timeoutMs: number): Deadlines {
       const e = queue[head++]!;
       if (!e.settled) {
         e.settled = true;
-        e.reject(new Error(`no answer within ${timeoutMs} ms`));
+        const reject = e.reject!;
+        e.reject = undefined;
+        reject(new Error(`no answer within ${timeoutMs} ms`));
       }
     }
     arm();
@@ -61,11 +64,13 @@ export function deadlines(timeoutMs: number): Deadlines {
         (v) => {
           if (e.settled) return;
           e.settled = true;
+          e.reject = undefined;
           resolve(v);
         },
         (err: unknown) => {
           if (e.settled) return;
           e.settled = true;
+          e.reject = undefined;
           reject(err as Error);
         },
       );

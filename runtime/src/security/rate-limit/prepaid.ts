@@ -5,6 +5,11 @@
  * of that principal's concurrent calls of the tool asks first gets it, which
  * keeps the count exact. Entries a refused call never collected expire after
  * `ttlMs`; at most `maxKeys` principal/tool pairs are kept.
+ *
+ * A pair stays in the map after its decision is taken (its slot is emptied,
+ * not deleted): a put and a take per call would otherwise add and remove the
+ * key every time, and each rehash of a promoted Map's table is allocated in
+ * the old generation (see small-collections.ts).
  */
 import type { LimitDecision } from '../types.ts';
 
@@ -26,7 +31,8 @@ export function prepaidDecisions(opts: { ttlMs?: number; maxKeys?: number; maxPe
   const maxKeys = opts.maxKeys ?? 10_000;
   const maxPerKey = opts.maxPerKey ?? 64;
   const now = opts.now ?? (() => performance.now());
-  const map = new Map<string, Entry | Entry[]>();
+  /** null: the pair's slot, emptied by a take. */
+  const map = new Map<string, Entry | Entry[] | null>();
   const keyOf = (p: string, t: string) => `${p}\n${t}`;
 
   return {
@@ -34,8 +40,8 @@ export function prepaidDecisions(opts: { ttlMs?: number; maxKeys?: number; maxPe
       const k = keyOf(principalId, tool);
       const e: Entry = { decision, until: now() + ttl };
       const cur = map.get(k);
-      if (cur === undefined) {
-        if (map.size >= maxKeys) map.delete(map.keys().next().value!);
+      if (cur === undefined || cur === null) {
+        if (cur === undefined && map.size >= maxKeys) map.delete(map.keys().next().value!);
         map.set(k, e);
       } else if (Array.isArray(cur)) {
         if (cur.length >= maxPerKey) cur.shift();
@@ -47,20 +53,20 @@ export function prepaidDecisions(opts: { ttlMs?: number; maxKeys?: number; maxPe
     take(principalId, tool) {
       const k = keyOf(principalId, tool);
       const cur = map.get(k);
-      if (cur === undefined) return undefined;
+      if (cur === undefined || cur === null) return undefined;
       const t = now();
       if (!Array.isArray(cur)) {
-        map.delete(k);
+        map.set(k, null);
         return cur.until >= t ? cur.decision : undefined;
       }
       while (cur.length) {
         const e = cur.shift()!;
         if (e.until >= t) {
-          if (!cur.length) map.delete(k);
+          if (!cur.length) map.set(k, null);
           return e.decision;
         }
       }
-      map.delete(k);
+      map.set(k, null);
       return undefined;
     },
     clear() {
