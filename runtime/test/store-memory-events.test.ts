@@ -162,3 +162,38 @@ test('appendNew stores a whole stream in order and it replays like appended even
     await store.close();
   }
 });
+
+test('a whole stream resumes exactly while trimming eats it: its answer replays until gone, then resumption is refused', async () => {
+  const store = createMemoryEventStore({ maxEvents: 4, retentionSeconds: 60 });
+  try {
+    const [priming, result] = await store.appendNew('sess1', 'w1', [null, note(7)], [undefined, JSON.stringify(note(7))]);
+    assert.deepEqual((await store.after('sess1', priming!))?.events.map(progressOf), [7]);
+    // Three more events: the priming event is trimmed, the result stays.
+    await store.appendNew('sess1', 'w2', [null, note(8)]);
+    await store.append('sess1', 'g', note(9));
+    assert.deepEqual((await store.after('sess1', priming!))?.events.map(progressOf), [7], 'the result replays after its priming event is gone');
+    assert.deepEqual((await store.after('sess1', result!))?.events, [], 'nothing after the result');
+    // One more: the result is trimmed too, so resuming after the priming event would miss it.
+    await store.append('sess1', 'g', note(10));
+    assert.equal(await store.after('sess1', priming!), undefined);
+    // Streams that can grow keep their exactness next to whole ones.
+    const g = await store.after('sess1', `sess1.g.5`);
+    assert.deepEqual(g?.events.map(progressOf), [10]);
+  } finally {
+    await store.close();
+  }
+});
+
+test('the text a caller already serialized is what a whole stream stores', async () => {
+  const store = createMemoryEventStore({ maxEvents: 10, retentionSeconds: 60 });
+  try {
+    const wire = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 't', progress: 42 } });
+    const [priming] = await store.appendNew('sess1', 'w1', [null, note(1)], [undefined, wire]);
+    assert.deepEqual((await store.after('sess1', priming!))?.events.map(progressOf), [42]);
+    const one = await store.append('sess1', 'g', note(2));
+    await store.append('sess1', 'g', note(3), JSON.stringify(note(43)));
+    assert.deepEqual((await store.after('sess1', one))?.events.map(progressOf), [43]);
+  } finally {
+    await store.close();
+  }
+});

@@ -71,7 +71,8 @@ export interface EventStore {
   append(sessionId: string, streamId: string, message: JsonRpcMessage | null, text?: string): Promise<string>;
   /**
    * Appends the whole of a new stream (messages in order, null = priming)
-   * before any of it is delivered, in one store round trip; returns the event
+   * before any of it is delivered, in one store round trip (nothing is
+   * appended to that stream afterwards); returns the event
    * ids. No client can be tailing a stream it has never seen an id of, so
    * nothing is pushed to live tails. `texts`, when given, are the messages'
    * JSON as for `append` (undefined entries are serialized by the store).

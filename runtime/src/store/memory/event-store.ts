@@ -40,7 +40,12 @@ interface Log {
    * resume.
    */
   ring: EventRing;
-  /** Each stream with retained events: the seq of its last event. */
+  /**
+   * Each stream with retained events that may still grow: the seq of its last
+   * event. Whole streams (appendNew) are complete when stored and never listed:
+   * a new key per call would rehash this long-lived Map's table in the old
+   * generation again and again.
+   */
   lastSeqOf: Map<string, number>;
   /** Highest trimmed seq of streams that no longer have events; applies to streams re-created later. */
   orphanFloor: number;
@@ -84,10 +89,15 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     const seq = ring.firstSeq;
     const streamId = ring.streamAt(0);
     ring.shift();
-    if (log.lastSeqOf.get(streamId) === seq) {
+    const last = log.lastSeqOf.get(streamId);
+    if (last === seq) {
       // The stream's last event is gone: it has none left.
       if (seq > log.orphanFloor) log.orphanFloor = seq;
       log.lastSeqOf.delete(streamId);
+    } else if (last === undefined && seq > log.orphanFloor) {
+      // A whole stream's event: the floor rises with each one, which refuses
+      // at least every resumption that trimming made inexact.
+      log.orphanFloor = seq;
     }
   };
 
@@ -135,13 +145,14 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const timer = setInterval(sweep, options.sweepIntervalMs ?? 30_000);
   timer.unref();
 
-  const appendOne = (sessionId: string, streamId: string, message: JsonRpcMessage | null): string => {
+  /** Appends one event; `prev` undefined: the stream may grow, so it is listed in lastSeqOf. */
+  const appendOne = (sessionId: string, streamId: string, message: JsonRpcMessage | null, text: string | undefined, prev?: number): string => {
     if (closed) throw new Error('event store closed');
     if (streamId.length === 0 || streamId.includes('.')) throw new Error(`invalid stream id ${JSON.stringify(streamId)}`);
     const log = logFor(sessionId);
     const seq = ++log.seq;
-    log.ring.push(seq, streamId, log.lastSeqOf.get(streamId) ?? log.orphanFloor, now(), message === null ? null : JSON.stringify(message));
-    log.lastSeqOf.set(streamId, seq);
+    log.ring.push(seq, streamId, prev ?? log.lastSeqOf.get(streamId) ?? log.orphanFloor, now(), message === null ? null : (text ?? JSON.stringify(message)));
+    if (prev === undefined) log.lastSeqOf.set(streamId, seq);
     // Live delivery first: retention limits replay, never live tails.
     if (log.tails.size > 0) for (const tail of log.tails) if (tail.streamId === streamId) drain(log, tail);
     trim(log);
@@ -149,12 +160,23 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   };
 
   return {
-    async append(sessionId: string, streamId: string, message: JsonRpcMessage | null): Promise<string> {
-      return appendOne(sessionId, streamId, message);
+    async append(sessionId: string, streamId: string, message: JsonRpcMessage | null, text?: string): Promise<string> {
+      return appendOne(sessionId, streamId, message, text);
     },
 
-    async appendNew(sessionId: string, streamId: string, messages: ReadonlyArray<JsonRpcMessage | null>): Promise<string[]> {
-      return messages.map((message) => appendOne(sessionId, streamId, message));
+    async appendNew(
+      sessionId: string,
+      streamId: string,
+      messages: ReadonlyArray<JsonRpcMessage | null>,
+      texts?: ReadonlyArray<string | undefined>,
+    ): Promise<string[]> {
+      const log = logFor(sessionId);
+      let prev = log.lastSeqOf.get(streamId) ?? log.orphanFloor;
+      return messages.map((message, i) => {
+        const id = appendOne(sessionId, streamId, message, texts?.[i], prev);
+        prev = log.seq;
+        return id;
+      });
     },
 
     async after(sessionId: string, lastEventId: string): Promise<{ streamId: string; events: StoredEvent[] } | undefined> {
@@ -165,7 +187,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       trim(log);
       const ring = log.ring;
       let first = -1;
-      if (log.lastSeqOf.has(parsed.streamId)) for (let k = 0; k < ring.size && first < 0; k++) if (ring.streamAt(k) === parsed.streamId) first = k;
+      // Whole streams are not listed in lastSeqOf, so the ring itself is searched.
+      for (let k = 0; k < ring.size && first < 0; k++) if (ring.streamAt(k) === parsed.streamId) first = k;
       const floor = first < 0 ? log.orphanFloor : ring.prevAt(first);
       if (parsed.seq < floor) return undefined;
       const events: StoredEvent[] = [];
