@@ -120,16 +120,16 @@ export class LegacySessions implements ClientRequestChannel {
   // ---------------------------------------------------------------- POST
 
   /** Serves a legacy-classified POST. */
-  async post(request: FastifyRequest, reply: FastifyReply, route: InboundLegacyRoute, body: unknown, _headers: McpHeaders, principal: Principal): Promise<unknown> {
-    if (route.reason === 'batch') return sendError(reply, HttpErrors.BATCH_NOT_SUPPORTED);
+  async post(request: FastifyRequest, reply: FastifyReply, route: InboundLegacyRoute, body: unknown, _headers: McpHeaders, principal: Principal): Promise<void> {
+    if (route.reason === 'batch') return void sendError(reply, HttpErrors.BATCH_NOT_SUPPORTED);
     if (route.reason === 'initialize') return this.initialize(request, reply, body as JsonRpcRequest, principal);
     const sessionId = header(request, 'mcp-session-id');
-    if (sessionId === undefined) return sendError(reply, HttpErrors.SESSION_ID_REQUIRED, { id: echoableId(body) });
+    if (sessionId === undefined) return void sendError(reply, HttpErrors.SESSION_ID_REQUIRED, { id: echoableId(body) });
     const record = await this.session(sessionId, principal);
-    if (!record) return sendError(reply, HttpErrors.SESSION_NOT_FOUND, { id: echoableId(body) });
+    if (!record) return void sendError(reply, HttpErrors.SESSION_NOT_FOUND, { id: echoableId(body) });
     const routed = await this.routeToOwner(request, reply, sessionId, record);
-    if (routed === 'handled') return reply;
-    if (routed === 'gone') return sendError(reply, HttpErrors.SESSION_NOT_FOUND, { id: echoableId(body) });
+    if (routed === 'handled') return;
+    if (routed === 'gone') return void sendError(reply, HttpErrors.SESSION_NOT_FOUND, { id: echoableId(body) });
     const ctx: Omit<ClientContext, 'signal'> = {
       era: 'legacy',
       protocolVersion: record.protocolVersion,
@@ -141,12 +141,12 @@ export class LegacySessions implements ClientRequestChannel {
     if (route.reason === 'response') {
       this.rt.metrics.requests.inc({ era: 'legacy', kind: 'response' });
       this.resolveClientResponse(sessionId, body as JsonRpcResponse);
-      return reply.code(202).send();
+      return void reply.code(202).send();
     }
     if (route.reason === 'notification') {
       this.rt.metrics.requests.inc({ era: 'legacy', kind: 'notification' });
       await this.notification(ctx, body as JsonRpcNotification);
-      return reply.code(202).send();
+      return void reply.code(202).send();
     }
 
     this.rt.metrics.requests.inc({ era: 'legacy', kind: 'request' });
@@ -156,7 +156,7 @@ export class LegacySessions implements ClientRequestChannel {
     const exchange = new Exchange(this.rt.exchangeHost, ctx, message, delivery, this);
     if (STREAM_FIRST.has(message.method)) delivery.openSoon(message);
     exchange.start();
-    return reply;
+    return;
   }
 
   /** Store updates that must land before the client sees the response. */
@@ -183,15 +183,15 @@ export class LegacySessions implements ClientRequestChannel {
     };
   }
 
-  private async initialize(request: FastifyRequest, reply: FastifyReply, message: JsonRpcRequest, principal: Principal): Promise<unknown> {
+  private async initialize(request: FastifyRequest, reply: FastifyReply, message: JsonRpcRequest, principal: Principal): Promise<void> {
     const rt = this.rt;
     rt.metrics.requests.inc({ era: 'legacy', kind: 'initialize' });
-    if (header(request, 'mcp-session-id') !== undefined) return sendError(reply, HttpErrors.SESSION_ID_ON_INITIALIZE, { id: message.id });
-    if (rt.state === 'draining' || rt.state === 'stopped') return sendError(reply, HttpErrors.DRAINING, { id: message.id, headers: { 'retry-after': '1' } });
+    if (header(request, 'mcp-session-id') !== undefined) return void sendError(reply, HttpErrors.SESSION_ID_ON_INITIALIZE, { id: message.id });
+    if (rt.state === 'draining' || rt.state === 'stopped') return void sendError(reply, HttpErrors.DRAINING, { id: message.id, headers: { 'retry-after': '1' } });
     const params = initializeParams(message.params);
-    if (!params) return sendError(reply, HttpErrors.INVALID_INITIALIZE, { id: message.id });
+    if (!params) return void sendError(reply, HttpErrors.INVALID_INITIALIZE, { id: message.id });
     if ((await rt.sessions.count()) >= rt.spec.session.maxSessions) {
-      return sendError(reply, HttpErrors.SESSION_LIMIT, { id: message.id, headers: { 'retry-after': '5' } });
+      return void sendError(reply, HttpErrors.SESSION_LIMIT, { id: message.id, headers: { 'retry-after': '5' } });
     }
 
     const sessionId = newSessionId();
@@ -212,8 +212,8 @@ export class LegacySessions implements ClientRequestChannel {
     });
     if (!outcome || 'error' in outcome.response) {
       void rt.backend.closeSession(sessionId).catch(() => {});
-      if (!outcome) return sendError(reply, HttpErrors.INTERNAL, { id: message.id });
-      return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(outcome.json);
+      if (!outcome) return void sendError(reply, HttpErrors.INTERNAL, { id: message.id });
+      return void reply.code(200).header('content-type', 'application/json; charset=utf-8').send(outcome.json);
     }
     const negotiated = outcome.response.result.protocolVersion;
     const now = Date.now();
@@ -230,13 +230,13 @@ export class LegacySessions implements ClientRequestChannel {
       await rt.sessions.create(record);
     } catch (error) {
       void rt.backend.closeSession(sessionId).catch(() => {});
-      if (error instanceof SessionLimitError) return sendError(reply, HttpErrors.SESSION_LIMIT, { id: message.id, headers: { 'retry-after': '5' } });
+      if (error instanceof SessionLimitError) return void sendError(reply, HttpErrors.SESSION_LIMIT, { id: message.id, headers: { 'retry-after': '5' } });
       rt.logger.error({ err: error }, 'Creating a session record failed');
-      return sendError(reply, HttpErrors.DRAINING, { id: message.id, message: 'Service Unavailable: session storage failed; retry shortly', headers: { 'retry-after': '1' } });
+      return void sendError(reply, HttpErrors.DRAINING, { id: message.id, message: 'Service Unavailable: session storage failed; retry shortly', headers: { 'retry-after': '1' } });
     }
     this.owned.set(sessionId, { lastSeen: now, subscriptions: new Set() });
     rt.logger.info({ session: sessionId, principal: principal.id, protocolVersion: record.protocolVersion, client: params.clientInfo.name }, 'Session created');
-    return reply
+    return void reply
       .code(200)
       .header('content-type', 'application/json; charset=utf-8')
       .header('mcp-session-id', sessionId)

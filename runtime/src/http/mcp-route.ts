@@ -132,33 +132,47 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
   const onRequest = [guard, authenticate];
   const preHandler = limit;
 
+  /**
+   * Serves one POST; every path ends with the reply sent, hijacked, or handed
+   * to an exchange that sends it. It (and what it awaits) never resolves with
+   * `reply`: that is a thenable, and fastify's Reply.then would hang
+   * end-of-stream listeners on the response to settle it.
+   */
+  async function servePost(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const body = request.body;
+    const principal = request.principal;
+    if (!principal) return void sendError(reply, HttpErrors.INTERNAL);
+    const headers: McpHeaders = {
+      protocolVersion: header(request, 'mcp-protocol-version'),
+      method: header(request, 'mcp-method'),
+      name: header(request, 'mcp-name'),
+    };
+    const route = classify('POST', headers, body);
+    switch (route.kind) {
+      case 'reject':
+        rt.metrics.errors.inc({ category: 'bad_request' });
+        return void sendError(reply, { status: route.httpStatus, code: route.code, message: route.message, category: 'bad_request' }, {
+          id: echoableId(body),
+          data: route.data,
+        });
+      case 'modern':
+        return modern(reply, route, headers, principal);
+      case 'legacy':
+        return legacy.post(request, reply, route, body, headers, principal);
+    }
+  }
+
   app.route({
     method: 'POST',
     url: path,
     onRequest,
     preHandler,
-    handler: async (request, reply) => {
-      const body = request.body;
-      const principal = request.principal;
-      if (!principal) return sendError(reply, HttpErrors.INTERNAL);
-      const headers: McpHeaders = {
-        protocolVersion: header(request, 'mcp-protocol-version'),
-        method: header(request, 'mcp-method'),
-        name: header(request, 'mcp-name'),
-      };
-      const route = classify('POST', headers, body);
-      switch (route.kind) {
-        case 'reject':
-          rt.metrics.errors.inc({ category: 'bad_request' });
-          return sendError(reply, { status: route.httpStatus, code: route.code, message: route.message, category: 'bad_request' }, {
-            id: echoableId(body),
-            data: route.data,
-          });
-        case 'modern':
-          return modern(reply, route, headers, principal);
-        case 'legacy':
-          return legacy.post(request, reply, route, body, headers, principal);
-      }
+    // Not async and returning nothing, so fastify leaves the reply to us.
+    handler: (request, reply) => {
+      servePost(request, reply).catch((error: unknown) => {
+        if (reply.sent) reply.log.error({ err: error }, 'Request failed after its reply was sent');
+        else reply.send(error as Error);
+      });
     },
   });
 

@@ -55,7 +55,7 @@ class ModernDelivery implements Delivery {
   }
 }
 
-export type ModernHandler = (reply: FastifyReply, route: InboundModernRoute, headers: McpHeaders, principal: Principal) => Promise<unknown>;
+export type ModernHandler = (reply: FastifyReply, route: InboundModernRoute, headers: McpHeaders, principal: Principal) => Promise<void>;
 
 /** Builds the handler of modern-classified POSTs. */
 export function createModernHandler(rt: RuntimeContext, listen: ListenService): ModernHandler {
@@ -101,6 +101,5 @@ export function createModernHandler(rt: RuntimeContext, listen: ListenService): 
       if (!exchange.done) exchange.cancel('client disconnected');
     });
     exchange.start();
-    return reply;
   };
 }
