@@ -416,3 +416,22 @@ test('leased tokens: busy buckets skip most round trips and never admit more tha
   for (let i = 0; i < 5; i++) await small.checkRequest(alice, undefined);
   assert.equal((await commandCalls())['evalsha'], 5);
 });
+
+test('decisions that miss a lease while its refill is in flight wait for it instead of each asking Redis', async () => {
+  // 10,000 tokens: leases of 100 (1% of the capacity).
+  const rl = { global: { requestsPerMinute: 60, burst: 9_940 }, perPrincipal: { requestsPerSecond: 1_000, burst: 9_000 } };
+  const l = limiter(rl, { redis: await client(), leaseMs: 100_000 });
+  await redis.cli('FLUSHALL');
+  await redis.cli('CONFIG', 'RESETSTAT');
+  const burst = await Promise.all(Array.from({ length: 60 }, () => l.checkRequest(alice, undefined)));
+  assert.ok(burst.every((d) => d.ok));
+  const scripts = (await commandCalls())['evalsha'] ?? 0;
+  // One script leases for both buckets; the 59 concurrent misses spend its tokens.
+  assert.equal(scripts, 1, `${scripts} script calls for 60 concurrent decisions`);
+  // More concurrent misses than one lease holds: the rest go to Redis and every decision is still made.
+  await redis.cli('CONFIG', 'RESETSTAT');
+  const more = await Promise.all(Array.from({ length: 300 }, () => l.checkRequest(bob, undefined)));
+  assert.ok(more.every((d) => d.ok));
+  const after = (await commandCalls())['evalsha'] ?? 0;
+  assert.ok(after >= 2 && after < 300, `${after} script calls for 300 decisions over 3 leases' worth`);
+});

@@ -38,6 +38,8 @@ export interface Leases {
   ask(key: string, size: number): number;
   /** Adds `tokens` granted by Redis to the key's lease and ends its pending ask. */
   grant(key: string, tokens: number): void;
+  /** Whether the key's lease has a token to spend now. */
+  holds(key: string): boolean;
   clear(): void;
 }
 
@@ -97,6 +99,9 @@ export function leases(o: LeaseOptions = {}): Leases {
       }
       if (map.size >= maxBuckets) map.delete(map.keys().next().value!);
       map.set(key, { tokens, until: t + leaseMs });
+    },
+    holds(key) {
+      return map.size > 0 && live(key, now()) !== undefined;
     },
     clear() {
       map.clear();

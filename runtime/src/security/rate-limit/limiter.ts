@@ -99,6 +99,8 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
   const race = deadlines(timeoutMs);
   const prepaid = prepaidDecisions();
   const leased = leases({ maxLease: deps.maxLease, leaseMs: deps.leaseMs });
+  /** Lease refills in flight by bucket key (see refillAwaited). */
+  const refills = new Map<string, Promise<void>>();
   let outage = false;
   let lastMode: 'redis' | 'local' = deps.redis ? 'redis' : 'local';
 
@@ -174,6 +176,11 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
     }
     const all = tool.length ? [...req, ...tool] : req;
     if (leased.takeAll(all)) return [OK, OK];
+    const refill = refillAwaited(all);
+    if (refill) {
+      await refill;
+      if (leased.takeAll(all)) return [OK, OK];
+    }
     const args: Array<string | number> = [];
     for (const s of all) args.push(s.key);
     args.push(req.length);
@@ -183,6 +190,7 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
       if (want > 0) asked.push(s.key);
       args.push(s.rate, s.capacity, want);
     }
+    const refilled = asked.length ? startRefill(asked) : undefined;
     try {
       const res = await race(evalBuckets(redis, n, args)).finally(() => {
         for (const k of asked) leased.grant(k, 0);
@@ -200,7 +208,38 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
     } catch (err) {
       enterOutage((err as Error).message);
       return takeLocal(req, tool);
+    } finally {
+      // After the grants: the decisions that waited for this refill spend from it.
+      refilled?.();
     }
+  }
+
+  /**
+   * The refill in flight that would give every bucket of a decision a leased
+   * token, if there is one: each bucket either holds a token already or is
+   * being refilled by that one request. Waiting for it costs no more than a
+   * round trip of one's own, and spares Redis one script per concurrent miss.
+   */
+  function refillAwaited(all: readonly LeasedSpec[]): Promise<void> | undefined {
+    let wait: Promise<void> | undefined;
+    for (const s of all) {
+      if (leased.holds(s.key)) continue;
+      const r = refills.get(s.key);
+      if (r === undefined || (wait !== undefined && r !== wait)) return undefined;
+      wait = r;
+    }
+    return wait;
+  }
+
+  /** Registers a refill of `keys` in flight; the returned function ends it. */
+  function startRefill(keys: readonly string[]): () => void {
+    let done!: () => void;
+    const p = new Promise<void>((resolve) => (done = resolve));
+    for (const k of keys) refills.set(k, p);
+    return () => {
+      for (const k of keys) if (refills.get(k) === p) refills.delete(k);
+      done();
+    };
   }
 
   return {
