@@ -156,7 +156,6 @@ export class LegacySessions implements ClientRequestChannel {
     const exchange = new Exchange(this.rt.exchangeHost, ctx, message, delivery, this);
     if (STREAM_FIRST.has(message.method)) delivery.openSoon(message);
     exchange.start();
-    return;
   }
 
   /** Store updates that must land before the client sees the response. */

@@ -14,8 +14,10 @@ export interface Deadlines {
 
 interface Entry {
   at: number;
-  settled: boolean;
-  /** Dropped once settled: a settled entry waits in the queue until its deadline, and must not keep the answer alive. */
+  /**
+   * Undefined once settled: a settled entry waits in the queue until its
+   * deadline, and must not keep the answer alive.
+   */
   reject: ((err: Error) => void) | undefined;
 }
 
@@ -26,7 +28,7 @@ export function deadlines(timeoutMs: number): Deadlines {
   let timer: NodeJS.Timeout | undefined;
 
   function arm(): void {
-    while (head < queue.length && queue[head]!.settled) head++;
+    while (head < queue.length && queue[head]!.reject === undefined) head++;
     if (head >= queue.length) {
       queue = [];
       head = 0;
@@ -45,9 +47,8 @@ export function deadlines(timeoutMs: number): Deadlines {
     const now = performance.now();
     while (head < queue.length && queue[head]!.at <= now) {
       const e = queue[head++]!;
-      if (!e.settled) {
-        e.settled = true;
-        const reject = e.reject!;
+      const reject = e.reject;
+      if (reject) {
         e.reject = undefined;
         reject(new Error(`no answer within ${timeoutMs} ms`));
       }
@@ -57,19 +58,17 @@ export function deadlines(timeoutMs: number): Deadlines {
 
   const race = (<T>(p: Promise<T>): Promise<T> =>
     new Promise<T>((resolve, reject) => {
-      const e: Entry = { at: performance.now() + timeoutMs, settled: false, reject };
+      const e: Entry = { at: performance.now() + timeoutMs, reject };
       queue.push(e);
       if (!timer) arm();
       p.then(
         (v) => {
-          if (e.settled) return;
-          e.settled = true;
+          if (e.reject === undefined) return;
           e.reject = undefined;
           resolve(v);
         },
         (err: unknown) => {
-          if (e.settled) return;
-          e.settled = true;
+          if (e.reject === undefined) return;
           e.reject = undefined;
           reject(err as Error);
         },

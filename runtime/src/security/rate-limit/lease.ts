@@ -40,6 +40,8 @@ export interface Leases {
   grant(key: string, tokens: number): void;
   /** Whether the key's lease has a token to spend now. */
   holds(key: string): boolean;
+  /** Settles when the key's pending ask is granted (after its tokens are added); undefined when none is pending. */
+  refill(key: string): Promise<void> | undefined;
   clear(): void;
 }
 
@@ -55,7 +57,8 @@ export function leases(o: LeaseOptions = {}): Leases {
   const maxBuckets = o.maxBuckets ?? 10_000;
   const now = o.now ?? (() => performance.now());
   const map = new Map<string, Lease>();
-  const asking = new Set<string>();
+  /** Pending asks by key, with what wakes the decisions waiting for their grant. */
+  const asking = new Map<string, { granted: Promise<void>; wake: () => void }>();
 
   const live = (key: string, t: number): Lease | undefined => {
     const l = map.get(key);
@@ -64,6 +67,18 @@ export function leases(o: LeaseOptions = {}): Leases {
       return undefined;
     }
     return l;
+  };
+
+  const add = (key: string, tokens: number): void => {
+    const t = now();
+    const l = live(key, t);
+    if (l) {
+      l.tokens += tokens;
+      l.until = t + leaseMs;
+      return;
+    }
+    if (map.size >= maxBuckets) map.delete(map.keys().next().value!);
+    map.set(key, { tokens, until: t + leaseMs });
   };
 
   return {
@@ -84,27 +99,26 @@ export function leases(o: LeaseOptions = {}): Leases {
       if (size <= 0 || asking.has(key)) return 0;
       const want = size - (live(key, now())?.tokens ?? 0);
       if (want <= 0) return 0;
-      asking.add(key);
+      let wake!: () => void;
+      const granted = new Promise<void>((resolve) => (wake = resolve));
+      asking.set(key, { granted, wake });
       return want;
     },
     grant(key, tokens) {
+      const pending = asking.get(key);
       asking.delete(key);
-      if (tokens <= 0) return;
-      const t = now();
-      const l = live(key, t);
-      if (l) {
-        l.tokens += tokens;
-        l.until = t + leaseMs;
-        return;
-      }
-      if (map.size >= maxBuckets) map.delete(map.keys().next().value!);
-      map.set(key, { tokens, until: t + leaseMs });
+      if (tokens > 0) add(key, tokens);
+      pending?.wake();
     },
     holds(key) {
       return map.size > 0 && live(key, now()) !== undefined;
     },
+    refill(key) {
+      return asking.get(key)?.granted;
+    },
     clear() {
       map.clear();
+      for (const pending of asking.values()) pending.wake();
       asking.clear();
     },
   };

@@ -99,8 +99,6 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
   const race = deadlines(timeoutMs);
   const prepaid = prepaidDecisions();
   const leased = leases({ maxLease: deps.maxLease, leaseMs: deps.leaseMs });
-  /** Lease refills in flight by bucket key (see refillAwaited). */
-  const refills = new Map<string, Promise<void>>();
   let outage = false;
   let lastMode: 'redis' | 'local' = deps.redis ? 'redis' : 'local';
 
@@ -190,13 +188,13 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
       if (want > 0) asked.push(s.key);
       args.push(s.rate, s.capacity, want);
     }
-    const refilled = asked.length ? startRefill(asked) : undefined;
     try {
-      const res = await race(evalBuckets(redis, n, args)).finally(() => {
-        for (const k of asked) leased.grant(k, 0);
-      });
+      const res = await race(evalBuckets(redis, n, args));
       const [rDenied, rWait, tDenied, tWait] = res;
-      for (let i = 0; i < n; i++) leased.grant(all[i]!.key, Number(res[4 + i] ?? 0));
+      for (let i = 0; i < n; i++) {
+        const granted = Number(res[4 + i] ?? 0);
+        if (granted > 0) leased.grant(all[i]!.key, granted);
+      }
       if (outage) {
         outage = false;
         log.info('Redis reachable again: rate limits are shared across replicas');
@@ -209,37 +207,26 @@ export function createRateLimiter(config: RuntimeConfig, deps: RateLimiterDeps):
       enterOutage((err as Error).message);
       return takeLocal(req, tool);
     } finally {
-      // After the grants: the decisions that waited for this refill spend from it.
-      refilled?.();
+      // Ends the asks that got nothing (or failed); the ones granted above already woke their waiters.
+      for (const k of asked) leased.grant(k, 0);
     }
   }
 
   /**
-   * The refill in flight that would give every bucket of a decision a leased
-   * token, if there is one: each bucket either holds a token already or is
-   * being refilled by that one request. Waiting for it costs no more than a
-   * round trip of one's own, and spares Redis one script per concurrent miss.
+   * A pending refill that could give every bucket of a decision a leased
+   * token: each bucket either holds a token already or has an ask in flight.
+   * Waiting for it costs no more than a round trip of one's own, and spares
+   * Redis one script per concurrent miss; the decision checks the lease again
+   * afterwards.
    */
   function refillAwaited(all: readonly LeasedSpec[]): Promise<void> | undefined {
     let wait: Promise<void> | undefined;
     for (const s of all) {
       if (leased.holds(s.key)) continue;
-      const r = refills.get(s.key);
-      if (r === undefined || (wait !== undefined && r !== wait)) return undefined;
-      wait = r;
+      wait = leased.refill(s.key);
+      if (wait === undefined) return undefined;
     }
     return wait;
-  }
-
-  /** Registers a refill of `keys` in flight; the returned function ends it. */
-  function startRefill(keys: readonly string[]): () => void {
-    let done!: () => void;
-    const p = new Promise<void>((resolve) => (done = resolve));
-    for (const k of keys) refills.set(k, p);
-    return () => {
-      for (const k of keys) if (refills.get(k) === p) refills.delete(k);
-      done();
-    };
   }
 
   return {

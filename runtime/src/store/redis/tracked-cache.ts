@@ -108,7 +108,7 @@ export class TrackedCache<V> {
   settle(ticket: ReadTicket, value?: V, until = 0): void {
     const { key, flight } = ticket;
     if (--flight.reads === 0 && this.#flights.get(key) === flight) this.#flights.delete(key);
-    if (value === undefined || flight.invalidated || ticket.epoch !== this.#epoch + this.#feed.epoch() || !this.#feed.active()) return;
+    if (value === undefined || flight.invalidated || !this.#current(ticket.epoch)) return;
     this.#entries.delete(key);
     if (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value as string);
     this.#entries.set(key, { value, until });
