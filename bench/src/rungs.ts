@@ -191,6 +191,8 @@ function secureSetup() {
 
 /** Three runtimes on one Redis behind HAProxy round-robin; everything on the server core. */
 function replicaRig(h: Helpers) {
+  // The session's owner is the replica its initialize reached (the first); 1 or 2 watch a forwarding one.
+  const watched = Math.min(2, Math.max(0, Number(process.env.BERTH_BENCH_PROFILE_REPLICA ?? 0) || 0));
   let redis: BenchRedis | undefined;
   const replicas: Array<{ id: string; server: Started }> = [];
   return {
@@ -203,18 +205,17 @@ function replicaRig(h: Helpers) {
         for (let i = 0; i < 3; i++) {
           const p = await freePort();
           const id = `bench-r${i}`;
-          // Only the first replica is profiled (the harness profiles one process).
-          const own = i === 0 ? env : Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'BERTH_BENCH_PROFILE_FILE'));
+          // One replica is watched and profiled (the harness follows one process): the first, or BERTH_BENCH_PROFILE_REPLICA's.
+          const own = i === watched ? env : Object.fromEntries(Object.entries(env).filter(([k]) => k !== 'BERTH_BENCH_PROFILE_FILE'));
           const server = await startBerth(join(fixtures, 'replicas.yaml'), ['--redis', redis.url], { BERTH_REPLICA_ID: id })(p, core, own);
           started.push(server);
           replicas.push({ id, server });
         }
         const proxy = await startHaproxy(port, replicas.map((r) => r.server.port), core, h.tcpReady);
         started.push(proxy);
-        const first = replicas[0]!.server;
         return {
           port,
-          child: first.child,
+          child: replicas[watched]!.server.child,
           parts: () => [
             ...replicas.filter((r) => r.server.child.exitCode === null && r.server.child.signalCode === null).map((r) => ({ role: r.id, pid: r.server.child.pid! })),
             { role: 'haproxy', pid: proxy.pid },

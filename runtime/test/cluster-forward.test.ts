@@ -58,7 +58,7 @@ const input = (baseUrl: string, res: ServerResponse): ForwardInput => ({
   baseUrl,
   method: 'POST',
   url: '/mcp',
-  headers: { 'content-type': 'application/json' },
+  rawHeaders: ['Content-Type', 'application/json', 'X-Berth-Forwarded-By', 'a client', 'Connection', 'keep-alive'],
   extraHeaders: {},
   body: '{"jsonrpc":"2.0","id":1,"method":"ping"}',
   res,
@@ -69,7 +69,7 @@ const input = (baseUrl: string, res: ServerResponse): ForwardInput => ({
 const answer = (req: IncomingMessage, res: ServerResponse): void => {
   let body = '';
   req.on('data', (c: Buffer) => (body += c));
-  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
+  req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body));
 };
 
 test('forwarded requests reuse one kept-alive connection to the owner', async () => {
@@ -172,5 +172,82 @@ test("a draining owner's 503 is not relayed: the forward reports draining and th
     forwarder.close();
     await drainingOwner.close();
     await busyOwner.close();
+  }
+});
+
+test('a whole answer is relayed with its length, in one write to the client', async () => {
+  const o = await owner((req, res) => answer(req, res));
+  const forwarder = createForwarder();
+  let writes = 0;
+  let headers: Headers | undefined;
+  const front = createServer(async (_req, res) => {
+    // Each _write or _writev of a socket is one write to the kernel (corked chunks go out together).
+    const socket = res.socket as Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+    for (const name of ['_write', '_writev'] as const) {
+      const inner = socket[name].bind(socket);
+      socket[name] = (...args: unknown[]) => (writes++, inner(...args));
+    }
+    await forwarder.forward(input(o.url, res));
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  try {
+    const res = await fetch(`http://127.0.0.1:${(front.address() as AddressInfo).port}/`);
+    headers = res.headers;
+    assert.equal(await res.text(), '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    assert.equal(headers.get('content-length'), '40');
+    assert.equal(headers.get('transfer-encoding'), null);
+    assert.equal(writes, 1, 'status line, headers and body in one write');
+  } finally {
+    forwarder.close();
+    front.closeAllConnections();
+    await new Promise<void>((r) => front.close(() => r()));
+    await o.close();
+  }
+});
+
+test('a streamed answer shows as open to the client before its first event', async () => {
+  let clientSawHeaders!: () => void;
+  const headersSeen = new Promise<void>((r) => (clientSawHeaders = r));
+  const o = await owner((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.flushHeaders();
+    // The event only follows once the client has the headers: a relay that held them back would hang here.
+    void headersSeen.then(() => res.end('event: message\ndata: {}\n\n'));
+  });
+  const forwarder = createForwarder();
+  const front = createServer((_req, res) => void forwarder.forward(input(o.url, res)));
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  try {
+    const res = await fetch(`http://127.0.0.1:${(front.address() as AddressInfo).port}/`);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    clientSawHeaders();
+    assert.equal(await res.text(), 'event: message\ndata: {}\n\n');
+  } finally {
+    forwarder.close();
+    front.closeAllConnections();
+    await new Promise<void>((r) => front.close(() => r()));
+    await o.close();
+  }
+});
+
+test("the owner gets the client's end-to-end headers, the hop's own in place of a client's same-named ones, and its own host", async () => {
+  let seen: IncomingMessage | undefined;
+  const o = await owner((req, res) => {
+    seen = req;
+    answer(req, res);
+  });
+  const forwarder = createForwarder();
+  try {
+    const r = await through((res) => forwarder.forward({ ...input(o.url, res), extraHeaders: { 'x-berth-forwarded-by': 'replica-a' } }));
+    assert.deepEqual(r.result, { ok: true, status: 200 });
+    assert.equal(seen!.headers['content-type'], 'application/json');
+    assert.equal(seen!.headers['x-berth-forwarded-by'], 'replica-a', 'one value: the hop replaced the client header');
+    assert.equal(seen!.rawHeaders.filter((h) => h.toLowerCase() === 'x-berth-forwarded-by').length, 1);
+    assert.equal(seen!.headers.host, new URL(o.url).host);
+    assert.equal(seen!.headers['content-length'], String(Buffer.byteLength(input(o.url, {} as ServerResponse).body!)));
+    assert.equal(seen!.rawHeaders.filter((h) => h.toLowerCase() === 'connection').length, 1, "the client's connection header is not passed on");
+  } finally {
+    forwarder.close();
+    await o.close();
   }
 });

@@ -10,7 +10,7 @@
  * means nothing of the kind, so the request is sent once more on a fresh
  * connection before any conclusion is drawn.
  */
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ServerResponse } from 'node:http';
 
@@ -23,7 +23,9 @@ export interface ForwardInput {
   method: string;
   /** Path and query of the original request. */
   url: string;
-  headers: IncomingHttpHeaders;
+  /** The request's headers as received (`rawHeaders`: name, value, name, value…). */
+  rawHeaders: readonly string[];
+  /** Headers the hop adds (lowercase names); a client's header of the same name is dropped. */
   extraHeaders: Record<string, string>;
   body: string | undefined;
   /** The client's response to stream into. */
@@ -87,10 +89,11 @@ type AgentFor = (secure: boolean) => HttpAgent | HttpsAgent | false;
 
 async function forwardWith(input: ForwardInput, agentFor: AgentFor): Promise<ForwardResult> {
   const target = new URL(input.url, input.baseUrl);
-  const headers: OutgoingHttpHeaders = {};
-  for (const [k, v] of Object.entries(input.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-  Object.assign(headers, input.extraHeaders);
-  if (input.body !== undefined) headers['content-length'] = Buffer.byteLength(input.body);
+  // Flat name/value lists: Node writes them as they are, without building and validating a header object per hop.
+  const headers = passable(input.rawHeaders, input.extraHeaders);
+  headers.push('host', target.host);
+  for (const [k, v] of Object.entries(input.extraHeaders)) headers.push(k, v);
+  if (input.body !== undefined) headers.push('content-length', String(Buffer.byteLength(input.body)));
   const secure = target.protocol === 'https:';
   const first = await attempt(input, target, headers, agentFor(secure));
   if (first !== 'stale') return first;
@@ -98,8 +101,18 @@ async function forwardWith(input: ForwardInput, agentFor: AgentFor): Promise<For
   return second === 'stale' ? { ok: false, refused: false, error: new Error('the owner closed a fresh connection before answering') } : second;
 }
 
+/** The end-to-end headers of a raw name/value list, minus those named in `replaced`. */
+function passable(raw: readonly string[], replaced?: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!HOP_BY_HOP.has(name) && (replaced === undefined || !Object.hasOwn(replaced, name))) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out;
+}
+
 /** One try; 'stale' = a reused connection turned out closed before the owner answered (nothing was written to the client). */
-function attempt(input: ForwardInput, target: URL, headers: OutgoingHttpHeaders, agent: HttpAgent | HttpsAgent | false): Promise<ForwardResult | 'stale'> {
+function attempt(input: ForwardInput, target: URL, headers: string[], agent: HttpAgent | HttpsAgent | false): Promise<ForwardResult | 'stale'> {
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
     let answered = false;
@@ -129,10 +142,14 @@ function attempt(input: ForwardInput, target: URL, headers: OutgoingHttpHeaders,
         return;
       }
       input.onResponse?.();
-      const out: OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(upstream.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      const out = passable(upstream.rawHeaders);
+      const length = upstream.headers['content-length'];
+      const whole = length !== undefined && upstream.headers['transfer-encoding'] === undefined;
+      if (whole) out.push('content-length', length);
       input.res.writeHead(upstream.statusCode ?? 502, out);
-      input.res.flushHeaders();
+      // A whole answer (its length known) goes out with its first bytes, in one write when it came in one read:
+      // each separate write on the way back wakes the proxy in front once more. A stream shows as open at once.
+      if (!whole) input.res.flushHeaders();
       upstream.on('data', (chunk: Buffer) => input.res.write(chunk));
       upstream.on('end', () => {
         input.res.end();

@@ -144,7 +144,7 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
           baseUrl: route.url,
           method: request.method,
           url: path,
-          headers: request.headers,
+          rawHeaders: request.raw.rawHeaders,
           // The owner's spans continue this request's trace, not the client's span.
           extraHeaders: withTraceContext({ ...forwardHeaders?.(), ...signForward(token, ownership.replicaId, request.method, path, sessionId) }),
           body: request.method === 'POST' ? JSON.stringify(request.body) : undefined,
