@@ -90,7 +90,7 @@ type AgentFor = (secure: boolean) => HttpAgent | HttpsAgent | false;
 async function forwardWith(input: ForwardInput, agentFor: AgentFor): Promise<ForwardResult> {
   const target = new URL(input.url, input.baseUrl);
   // Flat name/value lists: Node writes them as they are, without building and validating a header object per hop.
-  const headers = passable(input.rawHeaders, input.extraHeaders);
+  const { headers } = passable(input.rawHeaders, input.extraHeaders);
   headers.push('host', target.host);
   for (const [k, v] of Object.entries(input.extraHeaders)) headers.push(k, v);
   if (input.body !== undefined) headers.push('content-length', String(Buffer.byteLength(input.body)));
@@ -101,14 +101,22 @@ async function forwardWith(input: ForwardInput, agentFor: AgentFor): Promise<For
   return second === 'stale' ? { ok: false, refused: false, error: new Error('the owner closed a fresh connection before answering') } : second;
 }
 
-/** The end-to-end headers of a raw name/value list, minus those named in `replaced`. */
-function passable(raw: readonly string[], replaced?: Record<string, string>): string[] {
-  const out: string[] = [];
+/**
+ * The end-to-end headers of a raw name/value list, minus those named in
+ * `replaced`, and its body length when it declares one and is not chunked
+ * (read from the list: a message's `headers` object is built on first use).
+ */
+function passable(raw: readonly string[], replaced?: Record<string, string>): { headers: string[]; length: string | undefined } {
+  const headers: string[] = [];
+  let length: string | undefined;
+  let chunked = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
-    if (!HOP_BY_HOP.has(name) && (replaced === undefined || !Object.hasOwn(replaced, name))) out.push(raw[i]!, raw[i + 1]!);
+    if (name === 'content-length') length = raw[i + 1];
+    else if (name === 'transfer-encoding') chunked = true;
+    if (!HOP_BY_HOP.has(name) && (replaced === undefined || !Object.hasOwn(replaced, name))) headers.push(raw[i]!, raw[i + 1]!);
   }
-  return out;
+  return { headers, length: chunked ? undefined : length };
 }
 
 /** One try; 'stale' = a reused connection turned out closed before the owner answered (nothing was written to the client). */
@@ -142,14 +150,12 @@ function attempt(input: ForwardInput, target: URL, headers: string[], agent: Htt
         return;
       }
       input.onResponse?.();
-      const out = passable(upstream.rawHeaders);
-      const length = upstream.headers['content-length'];
-      const whole = length !== undefined && upstream.headers['transfer-encoding'] === undefined;
-      if (whole) out.push('content-length', length);
+      const { headers: out, length } = passable(upstream.rawHeaders);
+      if (length !== undefined) out.push('content-length', length);
       input.res.writeHead(upstream.statusCode ?? 502, out);
       // A whole answer (its length known) goes out with its first bytes, in one write when it came in one read:
       // each separate write on the way back wakes the proxy in front once more. A stream shows as open at once.
-      if (!whole) input.res.flushHeaders();
+      if (length === undefined) input.res.flushHeaders();
       upstream.on('data', (chunk: Buffer) => input.res.write(chunk));
       upstream.on('end', () => {
         input.res.end();
