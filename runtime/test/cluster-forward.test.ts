@@ -36,8 +36,15 @@ async function owner(onRequest: (req: IncomingMessage, res: ServerResponse, o: O
   return o;
 }
 
-/** A client response to forward into: a real loopback HTTP exchange, whose body the test reads. */
-async function through(forward: (res: ServerResponse) => Promise<unknown>): Promise<{ result: unknown; status: number; body: string }> {
+/**
+ * A client response to forward into: a real loopback HTTP exchange, whose
+ * headers and body the test reads; `onHeaders` runs once the client has the
+ * headers, before it reads the body.
+ */
+async function through(
+  forward: (res: ServerResponse) => Promise<unknown>,
+  onHeaders?: () => void,
+): Promise<{ result: unknown; status: number; headers: Headers; body: string }> {
   let result: unknown;
   const front = createServer(async (_req, res) => {
     result = await forward(res);
@@ -46,12 +53,24 @@ async function through(forward: (res: ServerResponse) => Promise<unknown>): Prom
   await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   try {
     const res = await fetch(`http://127.0.0.1:${(front.address() as AddressInfo).port}/`);
+    onHeaders?.();
     const body = await res.text();
-    return { result, status: res.status, body };
+    return { result, status: res.status, headers: res.headers, body };
   } finally {
     front.closeAllConnections();
     await new Promise<void>((r) => front.close(() => r()));
   }
+}
+
+/** Counts the writes to the kernel on `res`'s socket: each _write or _writev is one (corked chunks go out together). */
+function countWrites(res: ServerResponse): { count: number } {
+  const counter = { count: 0 };
+  const socket = res.socket as Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+  for (const name of ['_write', '_writev'] as const) {
+    const inner = socket[name].bind(socket);
+    socket[name] = (...args: unknown[]) => (counter.count++, inner(...args));
+  }
+  return counter;
 }
 
 const input = (baseUrl: string, res: ServerResponse): ForwardInput => ({
@@ -178,29 +197,18 @@ test("a draining owner's 503 is not relayed: the forward reports draining and th
 test('a whole answer is relayed with its length, in one write to the client', async () => {
   const o = await owner((req, res) => answer(req, res));
   const forwarder = createForwarder();
-  let writes = 0;
-  let headers: Headers | undefined;
-  const front = createServer(async (_req, res) => {
-    // Each _write or _writev of a socket is one write to the kernel (corked chunks go out together).
-    const socket = res.socket as Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
-    for (const name of ['_write', '_writev'] as const) {
-      const inner = socket[name].bind(socket);
-      socket[name] = (...args: unknown[]) => (writes++, inner(...args));
-    }
-    await forwarder.forward(input(o.url, res));
-  });
-  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  let writes = { count: 0 };
   try {
-    const res = await fetch(`http://127.0.0.1:${(front.address() as AddressInfo).port}/`);
-    headers = res.headers;
-    assert.equal(await res.text(), '{"jsonrpc":"2.0","id":1,"method":"ping"}');
-    assert.equal(headers.get('content-length'), '40');
-    assert.equal(headers.get('transfer-encoding'), null);
-    assert.equal(writes, 1, 'status line, headers and body in one write');
+    const r = await through((res) => {
+      writes = countWrites(res);
+      return forwarder.forward(input(o.url, res));
+    });
+    assert.equal(r.body, '{"jsonrpc":"2.0","id":1,"method":"ping"}');
+    assert.equal(r.headers.get('content-length'), '40');
+    assert.equal(r.headers.get('transfer-encoding'), null);
+    assert.equal(writes.count, 1, 'status line, headers and body in one write');
   } finally {
     forwarder.close();
-    front.closeAllConnections();
-    await new Promise<void>((r) => front.close(() => r()));
     await o.close();
   }
 });
@@ -215,17 +223,12 @@ test('a streamed answer shows as open to the client before its first event', asy
     void headersSeen.then(() => res.end('event: message\ndata: {}\n\n'));
   });
   const forwarder = createForwarder();
-  const front = createServer((_req, res) => void forwarder.forward(input(o.url, res)));
-  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
   try {
-    const res = await fetch(`http://127.0.0.1:${(front.address() as AddressInfo).port}/`);
-    assert.equal(res.headers.get('content-type'), 'text/event-stream');
-    clientSawHeaders();
-    assert.equal(await res.text(), 'event: message\ndata: {}\n\n');
+    const r = await through((res) => forwarder.forward(input(o.url, res)), clientSawHeaders);
+    assert.equal(r.headers.get('content-type'), 'text/event-stream');
+    assert.equal(r.body, 'event: message\ndata: {}\n\n');
   } finally {
     forwarder.close();
-    front.closeAllConnections();
-    await new Promise<void>((r) => front.close(() => r()));
     await o.close();
   }
 });
