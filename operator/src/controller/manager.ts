@@ -98,6 +98,7 @@ export class Manager {
       log: this.log,
       redis: opts.redis,
       readAudit: opts.readAudit,
+      requeue: (key) => this.enqueue(key),
     });
     opts.redis?.admin.onReconnect(() => this.enqueueAll());
     metrics.countMcpServers(() => {

@@ -15,6 +15,7 @@ import type { Deployment, KubeObject, Pod } from '../kube/types.ts';
 import { credentialsOf, newPassword, tenantUrl, type TenantRedis } from '../redis/tenants.ts';
 import { jsonEqual } from '../util/canonical.ts';
 import { auditUrl, fetchAudit } from './audit.ts';
+import { AuditReads } from './audit-reads.ts';
 import { CHILD_KINDS, renderDesired } from './desired.ts';
 import {
   ANNOTATION_SKIP_CLEANUP,
@@ -45,8 +46,19 @@ export interface ReconcilerDeps {
   redis?: { admin: TenantRedis; adminUrl: string } | undefined;
   /** Reads a runtime's tool audit (replaceable in tests). */
   readAudit?: (url: string, timeoutMs: number, token: string) => Promise<AuditObservation>;
+  /** Reconcile `key` again soon: an audit read finished after its pass moved on. */
+  requeue?: (key: string) => void;
   now?: () => Date;
 }
+
+/**
+ * How long a pass waits for a tool-audit read: a runtime that answers at
+ * once lands in the same status write; a slower read finishes in the
+ * background and queues the McpServer again, so it never holds a worker.
+ */
+const AUDIT_WAIT_MS = 250;
+/** Audit reads in flight at once (a resync of every McpServer makes them all due). */
+const AUDIT_READS = 16;
 
 export interface ReconcileResult {
   /** Reconcile again after this long (audit refresh, waiting for something outside the watches). */
@@ -74,10 +86,19 @@ export class McpServerReconciler {
   private readonly deps: ReconcilerDeps;
   /** Last status written per key, with the resourceVersion it replaced (the cache may lag behind our own write). */
   private readonly written = new Map<string, { fromRv: string | undefined; status: McpServerStatus }>();
-  private readonly audits = new Map<string, { configHash: string; at: number; ok: boolean }>();
+  private readonly audits: AuditReads;
 
   constructor(deps: ReconcilerDeps) {
     this.deps = deps;
+    const audit = deps.config.audit;
+    this.audits = new AuditReads({
+      read: deps.readAudit ?? fetchAudit,
+      refreshMs: audit.refreshSeconds * 1000,
+      timeoutMs: audit.timeoutMs,
+      waitMs: Math.min(AUDIT_WAIT_MS, audit.timeoutMs),
+      concurrency: AUDIT_READS,
+      onRead: (key) => deps.requeue?.(key),
+    });
   }
 
   private now(): Date {
@@ -90,7 +111,7 @@ export class McpServerReconciler {
     const mcp = this.deps.cache.get<McpServerObject & KubeObject>('McpServer', namespace, name);
     if (!mcp) {
       this.written.delete(key);
-      this.audits.delete(key);
+      this.audits.forget(key);
       return { writes: 0 };
     }
     const log = this.deps.log.child({ mcpserver: key });
@@ -223,19 +244,11 @@ export class McpServerReconciler {
       }
     }
     const auditCfg = this.deps.config.audit;
-    if (auditCfg.enabled) {
-      if (ready) {
-        const last = this.audits.get(key);
-        const refreshMs = auditCfg.refreshSeconds * 1000;
-        const due = !last || last.configHash !== desired.configHash || Date.now() - last.at >= (last.ok ? refreshMs : Math.min(refreshMs, 60_000));
-        if (due) {
-          audit = await (this.deps.readAudit ?? fetchAudit)(auditUrl(auditCfg.urlTemplate, namespace, name), auditCfg.timeoutMs, internalToken);
-          this.audits.set(key, { configHash: desired.configHash, at: Date.now(), ok: audit.kind === 'ok' });
-          if (audit.kind === 'unavailable') log.debug({ reason: audit.message }, 'Could not read the tool audit');
-        }
-        const now = this.audits.get(key)!;
-        requeueAfterMs = Math.max(1000, now.at + (now.ok ? refreshMs : Math.min(refreshMs, 60_000)) - Date.now());
-      }
+    if (auditCfg.enabled && ready) {
+      const read = await this.audits.take(key, desired.configHash, auditUrl(auditCfg.urlTemplate, namespace, name), internalToken);
+      audit = read.audit;
+      if (audit?.kind === 'unavailable') log.debug({ reason: audit.message }, 'Could not read the tool audit');
+      if (read.nextInMs !== undefined) requeueAfterMs = Math.max(1000, read.nextInMs);
     }
     writes += await this.writeStatus(mcp, log, { ...base, audit });
     if (retry) throw retry;
@@ -300,7 +313,7 @@ export class McpServerReconciler {
   /** Deletion: remove the tenant's Redis keys and ACL user, then the finalizer. */
   private async finalize(mcp: McpServerObject & KubeObject, log: Logger): Promise<ReconcileResult> {
     const key = `${mcp.metadata.namespace}/${mcp.metadata.name}`;
-    this.audits.delete(key);
+    this.audits.forget(key);
     this.written.delete(key);
     if (!mcp.metadata.finalizers?.includes(FINALIZER)) return { writes: 0 };
     const redis = this.deps.redis;
