@@ -102,6 +102,27 @@ test('reads are bounded: beyond the pool they queue, and start as others finish'
   assert.deepEqual(requeued.sort(), [...keys].sort());
 });
 
+test('a read queued behind a full pool does not hold the pass at all', async () => {
+  const m = manualReads();
+  const { reads: r } = reads(m.read, { concurrency: 1, waitMs: 200 });
+  assert.deepEqual(await r.take('ns/first', 'h', 'u1', 't'), {});
+  const started = performance.now();
+  assert.deepEqual(await r.take('ns/queued', 'h', 'u2', 't'), {});
+  const waited = performance.now() - started;
+  assert.ok(waited < 100, `waited ${waited} ms for a read that had not started`);
+  assert.deepEqual(
+    m.pending.map((p) => p.url),
+    ['u1'],
+  );
+  m.pending[0]!.settle(OK);
+  await sleep(5);
+  assert.deepEqual(
+    m.pending.map((p) => p.url),
+    ['u1', 'u2'],
+    'it starts when the slot frees',
+  );
+});
+
 test('a read that throws counts as unavailable; a forgotten key is not queued when its read ends', async () => {
   const { reads: r, requeued } = reads(async () => {
     throw new Error('socket hang up');

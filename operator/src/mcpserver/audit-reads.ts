@@ -42,6 +42,8 @@ interface KeyState {
   /** A finished read no pass has taken yet. */
   unread?: { configHash: string; audit: AuditObservation };
   inflight?: Promise<void>;
+  /** The in-flight read has a slot in the pool (it is not waiting for one). */
+  reading?: boolean;
 }
 
 /** A runtime that could not be read is tried again within a minute, whatever the refresh. */
@@ -68,6 +70,8 @@ export class AuditReads {
     const state = this.#keys.get(key) ?? {};
     this.#keys.set(key, state);
     if (!state.inflight && this.#due(state, configHash)) state.inflight = this.#start(key, state, configHash, url, token);
+    // A read still waiting for a pool slot will not answer in time: don't hold the worker for it.
+    if (state.inflight && !state.reading) return {};
     if (state.inflight) {
       let timer: NodeJS.Timeout | undefined;
       const gaveUp = new Promise<false>((resolve) => {
@@ -103,8 +107,20 @@ export class AuditReads {
     return state.last.at + every - this.#opts.now();
   }
 
-  async #start(key: string, state: KeyState, configHash: string, url: string, token: string): Promise<void> {
-    await this.#slot();
+  /** Starts the read now when the pool has room (so the pass can wait for it), else when a slot frees. */
+  #start(key: string, state: KeyState, configHash: string, url: string, token: string): Promise<void> {
+    const claim = (): void => {
+      this.#running++;
+      state.reading = true;
+    };
+    if (this.#running < this.#opts.concurrency) {
+      claim();
+      return this.#read(key, state, configHash, url, token);
+    }
+    return new Promise<void>((resolve) => this.#waiting.push(() => (claim(), resolve()))).then(() => this.#read(key, state, configHash, url, token));
+  }
+
+  async #read(key: string, state: KeyState, configHash: string, url: string, token: string): Promise<void> {
     let audit: AuditObservation;
     try {
       audit = await this.#opts.read(url, this.#opts.timeoutMs, token);
@@ -116,23 +132,11 @@ export class AuditReads {
     state.last = { configHash, at: this.#opts.now(), ok: audit.kind === 'ok' };
     state.unread = { configHash, audit };
     state.inflight = undefined;
+    state.reading = false;
     // A pass still waiting takes it first (its continuation runs before this check).
     setImmediate(() => {
       if (state.unread && this.#keys.get(key) === state) this.#opts.onRead(key);
     });
-  }
-
-  #slot(): Promise<void> {
-    if (this.#running < this.#opts.concurrency) {
-      this.#running++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) =>
-      this.#waiting.push(() => {
-        this.#running++;
-        resolve();
-      }),
-    );
   }
 
   #release(): void {
