@@ -178,6 +178,10 @@ test('the tool audit: findings, no findings, unavailable (keeping what was known
 
   const fresh = status(mcpServer('x', stdioSpec), { audit: { kind: 'unavailable', message: 'no route' } });
   assert.deepEqual([c(fresh, 'ToolsAudited').status, c(fresh, 'ToolsAudited').reason], ['Unknown', 'AuditUnavailable']);
+  const unreachable = mcpServer('x', stdioSpec);
+  unreachable.status = fresh;
+  const again = status(unreachable, { audit: { kind: 'unavailable', message: 'no answer within 2000 ms' }, now: T1 });
+  assert.deepEqual(again, fresh, 'another failure with other words is no change to write');
   assert.equal(parseAudit({ nothing: true }), undefined);
   assert.equal(parseAudit('nope'), undefined);
 });

@@ -131,7 +131,12 @@ function describeFindings(findings: readonly ToolFinding[], total: number): stri
 }
 
 function auditCondition(tools: ToolsStatus | undefined, audit: AuditObservation | undefined, previous: Condition | undefined): Draft {
-  if (audit?.kind === 'unavailable' && !tools) return cond('ToolsAudited', 'Unknown', 'AuditUnavailable', audit.message);
+  if (audit?.kind === 'unavailable' && !tools) {
+    // An unreachable runtime is read again every minute and its error text varies (a timeout, then a
+    // refused connection): keeping the first one saves a status write per McpServer per minute.
+    if (previous?.reason === 'AuditUnavailable') return { type: previous.type, status: previous.status, reason: previous.reason, message: previous.message };
+    return cond('ToolsAudited', 'Unknown', 'AuditUnavailable', audit.message);
+  }
   if (!tools) {
     return previous ? { type: previous.type, status: previous.status, reason: previous.reason, message: previous.message } : cond('ToolsAudited', 'Unknown', 'AuditPending', 'No ready replica has reported its tool audit yet.');
   }
