@@ -200,3 +200,18 @@ test('a periodic re-list emits only real differences', async () => {
   await informer.stopAndWait();
   assert.equal(seen.filter((s) => s.name === 'e').length, 1);
 });
+
+test('the cache keeps objects without managedFields, which the apiserver still has', async () => {
+  const { informer } = watchConfigMaps();
+  await putConfigMap('fields', '1');
+  await waitFor('fields cached', async () => valueIn(informer, 'fields') === '1', { timeoutMs: 10_000 });
+  const live = await client.request<KubeObject>('GET', `/api/v1/namespaces/${ns}/configmaps/fields`);
+  assert.ok((live.metadata.managedFields?.length ?? 0) > 0, 'the apiserver records who set the fields');
+  const cached = informer.get(ns, 'fields')!;
+  assert.equal(cached.metadata.managedFields, undefined);
+  assert.equal(cached.metadata.resourceVersion, live.metadata.resourceVersion);
+  await putConfigMap('fields', '2');
+  await waitFor('fields updated', async () => valueIn(informer, 'fields') === '2', { timeoutMs: 10_000 });
+  assert.equal(informer.get(ns, 'fields')!.metadata.managedFields, undefined, 'a watched update is trimmed too');
+  await informer.stopAndWait();
+});

@@ -43,6 +43,17 @@ interface WatchLine<T> {
   object: T & { code?: number; reason?: string; message?: string };
 }
 
+/**
+ * What the cache keeps of an object: all but `metadata.managedFields`. The
+ * operator never reads them (server-side apply computes ownership on the
+ * server), and they are often the largest part of an object: a Deployment or
+ * pod written by several managers carries a field set for each.
+ */
+export function cacheable<T extends KubeObject>(obj: T): T {
+  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+  return obj;
+}
+
 class WatchEnd extends Error {
   override readonly cause: 'stale' | 'gone' | 'resync' | 'stop';
   constructor(cause: 'stale' | 'gone' | 'resync' | 'stop') {
@@ -152,7 +163,7 @@ export class Informer<T extends KubeObject> {
         query: { labelSelector: this.opts.labelSelector, limit: 500, continue: cont },
         signal: this.stop.signal,
       });
-      for (const item of page.items) seen.set(objectKey(item), item);
+      for (const item of page.items) seen.set(objectKey(item), cacheable(item));
       cont = page.metadata.continue;
       rv = page.metadata.resourceVersion;
     } while (cont);
@@ -225,7 +236,7 @@ export class Informer<T extends KubeObject> {
           this.cache.delete(key);
           this.emit('DELETED', ev.object, old);
         } else {
-          this.cache.set(key, ev.object);
+          this.cache.set(key, cacheable(ev.object));
           this.emit(old ? 'MODIFIED' : 'ADDED', ev.object, old);
         }
       }

@@ -21,6 +21,8 @@ export interface ObjectMeta {
   finalizers?: string[];
   deletionTimestamp?: string;
   creationTimestamp?: string;
+  /** Server-side apply's field ownership; dropped from the informer caches. */
+  managedFields?: unknown[];
 }
 
 /** Any Kubernetes object. */
