@@ -130,16 +130,17 @@ function describeFindings(findings: readonly ToolFinding[], total: number): stri
   return `${total} finding${total === 1 ? '' : 's'}: ${listed.join('; ')}${total > listed.length ? '; …' : ''}`;
 }
 
+/** A condition as it stands, as a draft (its times are merged again). */
+const kept = (c: Condition): Draft => ({ type: c.type, status: c.status, reason: c.reason, message: c.message });
+
 function auditCondition(tools: ToolsStatus | undefined, audit: AuditObservation | undefined, previous: Condition | undefined): Draft {
   if (audit?.kind === 'unavailable' && !tools) {
     // An unreachable runtime is read again every minute and its error text varies (a timeout, then a
     // refused connection): keeping the first one saves a status write per McpServer per minute.
-    if (previous?.reason === 'AuditUnavailable') return { type: previous.type, status: previous.status, reason: previous.reason, message: previous.message };
+    if (previous?.reason === 'AuditUnavailable') return kept(previous);
     return cond('ToolsAudited', 'Unknown', 'AuditUnavailable', audit.message);
   }
-  if (!tools) {
-    return previous ? { type: previous.type, status: previous.status, reason: previous.reason, message: previous.message } : cond('ToolsAudited', 'Unknown', 'AuditPending', 'No ready replica has reported its tool audit yet.');
-  }
+  if (!tools) return previous ? kept(previous) : cond('ToolsAudited', 'Unknown', 'AuditPending', 'No ready replica has reported its tool audit yet.');
   const total = tools.findingsTotal ?? tools.findings.length;
   if (total === 0) return cond('ToolsAudited', 'True', 'NoFindings', `${tools.count} tools audited, digest ${tools.digest}.`);
   return cond('ToolsAudited', 'False', 'FindingsPresent', describeFindings(tools.findings, total));
