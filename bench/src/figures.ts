@@ -182,15 +182,15 @@ export async function growthOver(server: Started, wire: WireRequest, url: string
 
 /**
  * Replica loss mid-stream (3 replicas behind the proxy): a streamed,
- * idempotent call runs; after a few progress events its session's owner is
- * killed with SIGKILL; the client resumes with Last-Event-ID through the
+ * idempotent call runs; after a few progress events the replica running it
+ * is killed with SIGKILL; the client resumes with Last-Event-ID through the
  * proxy. Measures from the kill until the resumed stream is attached and
  * until it delivers the result (which includes re-running the call).
  */
 export async function resumeAfterLoss(
   url: string,
-  ownerOf: (sessionId: string) => Promise<string | undefined>,
-  kill: (owner: string) => boolean,
+  runningOn: (sessionId: string) => Promise<string | undefined>,
+  kill: (replicaId: string) => boolean,
   call: { n: number; stepMs: number },
 ): Promise<Figures> {
   const session = await legacySessionCall(url);
@@ -215,8 +215,8 @@ export async function resumeAfterLoss(
     if (msg.method === 'notifications/progress') {
       progress.push(msg.params?.progress ?? -1);
       if (progress.length === 3 && !killing) {
-        killing = ownerOf(session.sessionId).then((owner) => {
-          if (!owner || !kill(owner)) throw new Error(`could not find the owner of the session (${owner})`);
+        killing = runningOn(session.sessionId).then((replica) => {
+          if (!replica || !kill(replica)) throw new Error(`could not find the replica running the call (${replica})`);
           killedAt = performance.now();
         });
       }
@@ -234,7 +234,7 @@ export async function resumeAfterLoss(
   let outcome = await readSse(post.body!, onEvent);
   process.stdout.write(`[bench] replica loss: POST stream ${outcome} after ${progress.length} progress events\n`);
   await killing;
-  if (!killedAt) throw new Error(`the call ended before the owner was killed (${outcome})`);
+  if (!killedAt) throw new Error(`the call ended before its replica was killed (${outcome})`);
   let resumes = 0;
   while (result === undefined && performance.now() < deadline) {
     if (!lastId) throw new Error('no event id to resume from');

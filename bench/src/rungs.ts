@@ -228,12 +228,14 @@ function replicaRig(h: Helpers) {
         throw err;
       }
     },
-    ownerOf: async (sessionId: string): Promise<string | undefined> => {
-      const reply = await redis!.command(`HGET berth:{bench/bench-replicas}:s:${sessionId} o`);
-      return reply.startsWith('$') && !reply.startsWith('$-1') ? reply.split('\r\n')[1] : undefined;
+    /** The replica running the session's unfinished call, from its in-flight record (`<replica>\t<attempts>\t<request>`). */
+    runningOn: async (sessionId: string): Promise<string | undefined> => {
+      // A bulk reply (the first entry), which the inline client reads to its length.
+      const reply = await redis!.command(`EVAL "return redis.call('HVALS', KEYS[1])[1]" 1 berth:{bench/bench-replicas}:f:${sessionId}`);
+      return reply.startsWith('$') && !reply.startsWith('$-1') ? reply.split('\r\n')[1]?.split('\t')[0] : undefined;
     },
-    kill: (owner: string): boolean => {
-      const r = replicas.find((x) => x.id === owner);
+    kill: (replicaId: string): boolean => {
+      const r = replicas.find((x) => x.id === replicaId);
       return r ? r.server.child.kill('SIGKILL') : false;
     },
   };
@@ -320,7 +322,7 @@ export function ladder(h: Helpers): Rung[] {
     },
     {
       id: 'berth-replicas-legacy',
-      label: '3 Berth replicas + Redis behind HAProxy round-robin, warm 2025 session (owner routing)',
+      label: '3 Berth replicas + Redis behind HAProxy round-robin, warm 2025 session',
       era: 'legacy',
       quick: false,
       start: (port, core, env) => rigLegacy.start(port, core, env),
@@ -328,7 +330,7 @@ export function ladder(h: Helpers): Rung[] {
       after: async (ctx) => ({
         ...(await redisFigures(rigLegacy.redis(), ctx)),
         // Last: it kills a replica. A failure is reported as the figure, not as a failed rung.
-        ...(await resumeAfterLoss(ctx.url, rigLegacy.ownerOf, rigLegacy.kill, { n: 10, stepMs: 50 }).catch((err: Error) => ({ resumeAfterLoss: `failed: ${err.message}` }))),
+        ...(await resumeAfterLoss(ctx.url, rigLegacy.runningOn, rigLegacy.kill, { n: 10, stepMs: 50 }).catch((err: Error) => ({ resumeAfterLoss: `failed: ${err.message}` }))),
       }),
     },
     {

@@ -57,6 +57,8 @@ interface Stores {
   keys?: import('./store/redis/keys.ts').Keys;
   /** Redis client tracking (not on a Cluster), for owner routing's heartbeat reads. */
   feed?: import('./store/redis/tracking.ts').InvalidationFeed;
+  /** Redis pub/sub, for the session signals of replicas that serve sessions they do not own. */
+  hub?: import('./store/redis/pubsub.ts').PubSubHub;
   close(): Promise<void>;
 }
 
@@ -83,6 +85,7 @@ async function createStores(config: RuntimeConfig, logger: Logger, replicaId: st
     redis: redis.redis,
     keyPrefix,
     keys: redis.keys,
+    hub: redis.hub,
     ...(redis.feed ? { feed: redis.feed } : {}),
     close: () => redis.close(),
   };
@@ -200,7 +203,7 @@ export async function startRuntime(config: RuntimeConfig, opts: StartOptions = {
     backend = policed;
     await policed.start();
     cleanups.push(['backend', () => policed.close(Date.now())]);
-    const cluster = stores.redis && stores.keys ? await createCluster(config, { redis: stores.redis, keys: stores.keys, events: stores.events, backend, replicaId, logger, ...(stores.feed ? { feed: stores.feed } : {}) }) : undefined;
+    const cluster = stores.redis && stores.keys ? await createCluster(config, { redis: stores.redis, keys: stores.keys, events: stores.events, backend, replicaId, logger, ...(stores.feed ? { feed: stores.feed } : {}), ...(stores.hub ? { hub: stores.hub } : {}) }) : undefined;
     const admin = { report: () => policed.auditReport(), refresh: () => policed.refreshAudit(), token: internalTokenReader(config) };
     const deps: AppDeps = { config, backend, sessions: stores.sessions, events: stores.events, bus: stores.bus, logger, auth, limiter, replicaId, admin, ...(cluster && { cluster }), ...(tracing && { tracing }) };
     app = await buildApp(deps);

@@ -136,7 +136,7 @@ test('shared subscriptions are reference-counted across sessions', async (t) => 
   await b.close(Date.now() + 2000);
 });
 
-test('log levels are per session on a shared child, and change notifications reach onChange', async (t) => {
+test('log levels are per session on a shared child (set here or stored with the session), and change notifications reach onChange', async (t) => {
   const b = createStdioBackend(runtimeConfig({ stdio: { command: [FIXTURE], instances: { mode: 'shared', min: 1, max: 1 } } }), captureLogger().logger);
   t.after(() => b.close(Date.now() + 2000));
   await b.start();
@@ -156,6 +156,12 @@ test('log levels are per session on a shared child, and change notifications rea
   await tool(b, quiet, 'log', { tag: 'q-err', level: 'error' }, q.sink);
   assert.deepEqual(q.notes.map((n) => n.params?.data), ['q-err']);
   assert.deepEqual(c.notes.map((n) => n.params?.data), ['c']);
+  // A level set through another replica arrives with the session record: it filters here too.
+  const elsewhere: ClientContext = { ...session('elsewhere'), session: { ...session('elsewhere').session!, logLevel: 'error' } };
+  const e = got(elsewhere);
+  await tool(b, elsewhere, 'log', { tag: 'e', level: 'info' }, e.sink);
+  await tool(b, elsewhere, 'log', { tag: 'e-err', level: 'error' }, e.sink);
+  assert.deepEqual(e.notes.map((n) => n.params?.data), ['e-err']);
   // Invalid level: a clean error.
   const bad = await call(b, quiet, 'logging/setLevel', { level: 'loud' });
   assert.ok('error' in bad && bad.error.code === -32602);

@@ -30,8 +30,11 @@ export interface ClientContext {
   era: Era;
   /** The negotiated (legacy) or claimed (modern) protocol revision. */
   protocolVersion: string;
-  /** Legacy only: the session this exchange belongs to. */
-  session?: { id: string; initialize: InitializeParams };
+  /**
+   * Legacy only: the session this exchange belongs to, with its stored
+   * `logging/setLevel` level (any replica may serve the exchange).
+   */
+  session?: { id: string; initialize: InitializeParams; logLevel?: string };
   principal: Principal;
   /** `namespace/name` of the McpServer, for logs and metrics. */
   tenant: string;
@@ -65,6 +68,13 @@ export interface BackendHealth {
 
 export interface Backend {
   readonly kind: 'module' | 'stdio' | 'remote';
+  /**
+   * Whether a legacy session's requests must all run in one process, because
+   * it keeps state per session there (a stdio child per session). Without it
+   * (pooled instances, shared peers) any replica serves a session's requests.
+   * Absent: true.
+   */
+  readonly sessionAffinity?: boolean;
   /** Starts warm pools / checks reachability. Rejects only on fatal misconfiguration. */
   start(): Promise<void>;
   health(): BackendHealth;

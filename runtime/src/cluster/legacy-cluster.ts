@@ -17,6 +17,8 @@ import { FORWARDED_BY, signForward, verifyForward } from './internal-auth.ts';
 import { withTraceContext } from '../observability/tracing.ts';
 import { createOwnership, type Ownership, type Route } from './ownership.ts';
 import type { InvalidationFeed } from '../store/redis/tracking.ts';
+import type { PubSubHub } from '../store/redis/pubsub.ts';
+import { createSessionSignals, type SessionSignal } from './session-signals.ts';
 
 export type RouteOutcome =
   /** Serve here; this replica already owned the session. */
@@ -30,6 +32,23 @@ export type RouteOutcome =
 
 export interface LegacyCluster {
   readonly ownership: Ownership;
+  /**
+   * The backend keeps nothing per session, so a session's requests need not
+   * run on its owner: see servesHere. Answers and cancellations then reach
+   * the replica running the exchange through signals.
+   */
+  readonly servesAnywhere: boolean;
+  /**
+   * Whether a request of a session whose record names `recordedOwner` runs
+   * here with no hop and no claim: the backend serves anywhere, this replica
+   * is not draining, and the owner is live (a gone or draining owner's
+   * session is claimed through routeRequest first).
+   */
+  servesHere(recordedOwner: string | undefined): Promise<boolean>;
+  /** Sends a signal to the other replicas (servesAnywhere only). */
+  signal(signal: SessionSignal): void;
+  /** Receives the signals of other replicas; returns the unsubscribe function. */
+  onSignal(listener: (signal: SessionSignal) => void): () => void;
   /** Decides where a POST/DELETE of an existing session runs, forwarding it when another replica owns it. */
   routeRequest(request: FastifyRequest, reply: FastifyReply, sessionId: string, recordedOwner?: string, forwardHeaders?: () => Record<string, string>): Promise<RouteOutcome>;
   /** Whether `request` was forwarded here by a replica holding a current internal token. */
@@ -66,6 +85,8 @@ export interface LegacyClusterOptions {
   ttlMs?: number;
   /** Client tracking (see Ownership.forwardTarget). */
   feed?: InvalidationFeed;
+  /** The subscriber connection's hub: with it, a backend without session affinity serves sessions on any replica. */
+  hub?: PubSubHub;
   /** How long to wait for the owner to start answering a forwarded request. */
   forwardConnectTimeoutMs?: number;
 }
@@ -90,6 +111,8 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
   });
   const inflight: Inflight = createInflight({ redis: opts.redis, keys: opts.keys, events: opts.events, ownership, logger, idleTimeoutSeconds: opts.idleTimeoutSeconds });
   const watchers = new Set<AbortController>();
+  const servesAnywhere = opts.hub !== undefined && opts.backend.sessionAffinity === false;
+  const signals = servesAnywhere ? createSessionSignals({ client: opts.redis, hub: opts.hub!, channel: opts.keys.signalChannel, logger }) : undefined;
   // Kept-alive connections to owners: a forwarded call costs no TCP handshake.
   const forwarder = createForwarder();
   let draining = false;
@@ -106,6 +129,13 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
 
   return {
     ownership,
+    servesAnywhere,
+
+    async servesHere(recordedOwner) {
+      return servesAnywhere && !draining && (await ownership.serving(recordedOwner));
+    },
+    signal: (signal) => signals?.publish(signal),
+    onSignal: (listener) => signals?.on(listener) ?? (() => {}),
 
     isVerifiedForward(request, sessionId) {
       return verifyForward(ownership.tokens(), request.headers, request.method, request.url, sessionId) === 'valid';
@@ -207,6 +237,7 @@ export function createLegacyCluster(opts: LegacyClusterOptions): LegacyCluster {
     },
     async stop() {
       for (const w of watchers) w.abort();
+      signals?.close();
       forwarder.close();
       await ownership.stop();
     },

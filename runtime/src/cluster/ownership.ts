@@ -54,6 +54,12 @@ export interface Ownership {
    * heartbeat, draining, or Redis failing).
    */
   forwardTarget(owner: string): Promise<string | undefined>;
+  /**
+   * Whether `owner` is this replica or another live, non-draining one: from
+   * the tracked heartbeat when tracking is on, else one GET. False when Redis
+   * fails (the caller then routes through route(), which answers for itself).
+   */
+  serving(owner: string | undefined): Promise<boolean>;
   /** Tokens accepted on the internal hop (current first). */
   tokens(): readonly string[];
   /** The internal URL a replica advertises, or undefined when it has no live heartbeat. */
@@ -170,6 +176,13 @@ export function createOwnership(opts: OwnershipOptions): Ownership {
         })
         .catch(() => undefined);
       return beat && !beat.draining ? beat.url : undefined;
+    },
+    async serving(owner) {
+      if (!owner) return false;
+      if (owner === replicaId) return true;
+      if (heartbeats && feed?.active()) return (await this.forwardTarget(owner)) !== undefined;
+      const beat = await this.lookup(owner).catch(() => undefined);
+      return beat !== undefined && !beat.draining;
     },
     tokens: () => (previous ? [current, previous] : [current]),
     async lookup(id) {

@@ -6,7 +6,7 @@
  * any replica can serve a session; only live connections and in-flight
  * exchanges are held here.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InboundLegacyRoute } from '@modelcontextprotocol/server';
 import type { ClientContext, InitializeParams, Principal, ServerChangeEvent } from '../backend/types.ts';
@@ -15,6 +15,7 @@ import { isResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpc
 import { changeNotification } from '../protocol/listen.ts';
 import { DEFAULT_LEGACY_VERSION, isServedLegacyVersion, supportsPrimingEvents } from '../protocol/versions.ts';
 import { SessionLimitError, type SessionRecord } from '../store/types.ts';
+import type { SessionSignal } from '../cluster/session-signals.ts';
 import type { RuntimeContext } from './context.ts';
 import { encodeToolDecision, TOOL_DECISION_HEADER } from './forwarded-limit.ts';
 import { toolCallName } from '../protocol/tool-call-name.ts';
@@ -27,6 +28,13 @@ export const GET_STREAM = 'g';
 
 /** Requests answered over SSE (priming event first), because they may run long. */
 const STREAM_FIRST = new Set(['tools/call', 'resources/read', 'prompts/get', 'completion/complete']);
+
+/** Requests whose effect lives in the owner's memory (its change fan-out, its backend's subscriptions): served by the owner. */
+const OWNER_METHODS: ReadonlySet<string> = new Set(['resources/subscribe', 'resources/unsubscribe', 'logging/setLevel']);
+
+/** A session as exchanges see it, from its record. */
+const sessionOf = (record: SessionRecord): NonNullable<ClientContext['session']> =>
+  record.logLevel === undefined ? { id: record.id, initialize: record.initialize } : { id: record.id, initialize: record.initialize, logLevel: record.logLevel };
 
 /**
  * A STREAM_FIRST request's SSE stream goes on the wire at its first related
@@ -97,13 +105,19 @@ export class LegacySessions implements ClientRequestChannel {
   /** The GET stream of each session connected to this replica. */
   private readonly getStreams = new Map<string, SseStream>();
   private readonly pending = new Map<string, PendingClientRequest>();
-  private nextClientRequestId = 1;
+  /**
+   * Ids of server→client requests. Random start: with signals, an answer is
+   * matched on whichever replica has a request of that session and id waiting.
+   */
+  private nextClientRequestId = randomInt(1, 2 ** 47);
   private readonly sweepTimer: NodeJS.Timeout;
   private stopChanges: () => void;
+  private readonly stopSignals: () => void;
 
   constructor(rt: RuntimeContext) {
     this.rt = rt;
     this.stopChanges = rt.changes.on((event) => this.fanOut(event));
+    this.stopSignals = rt.cluster?.onSignal((signal) => this.onSignal(signal)) ?? (() => {});
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(30_000, (rt.spec.session.idleTimeoutSeconds * 1000) / 2));
     this.sweepTimer.unref();
   }
@@ -115,6 +129,7 @@ export class LegacySessions implements ClientRequestChannel {
   stop(): void {
     clearInterval(this.sweepTimer);
     this.stopChanges();
+    this.stopSignals();
   }
 
   // ---------------------------------------------------------------- POST
@@ -127,20 +142,22 @@ export class LegacySessions implements ClientRequestChannel {
     if (sessionId === undefined) return void sendError(reply, HttpErrors.SESSION_ID_REQUIRED, { id: echoableId(body) });
     const record = await this.session(sessionId, principal);
     if (!record) return void sendError(reply, HttpErrors.SESSION_NOT_FOUND, { id: echoableId(body) });
-    const routed = await this.routeToOwner(request, reply, sessionId, record);
+    const routed = (await this.runsAnywhere(route.reason, body, record)) ? 'local' : await this.routeToOwner(request, reply, sessionId, record);
     if (routed === 'handled') return;
     if (routed === 'gone') return void sendError(reply, HttpErrors.SESSION_NOT_FOUND, { id: echoableId(body) });
     const ctx: Omit<ClientContext, 'signal'> = {
       era: 'legacy',
       protocolVersion: record.protocolVersion,
-      session: { id: sessionId, initialize: record.initialize },
+      session: sessionOf(record),
       principal,
       tenant: this.rt.tenant,
     };
 
     if (route.reason === 'response') {
       this.rt.metrics.requests.inc({ era: 'legacy', kind: 'response' });
-      this.resolveClientResponse(sessionId, body as JsonRpcResponse);
+      const response = body as JsonRpcResponse;
+      // The exchange that asked may run on another replica (see runsAnywhere).
+      if (!this.resolveClientResponse(sessionId, response) && this.rt.cluster?.servesAnywhere) this.rt.cluster.signal({ kind: 'response', session: sessionId, message: response });
       return void reply.code(202).send();
     }
     if (route.reason === 'notification') {
@@ -246,7 +263,11 @@ export class LegacySessions implements ClientRequestChannel {
     const sessionId = ctx.session?.id as string;
     if (note.method === 'notifications/cancelled') {
       const requestId = note.params?.requestId;
-      if (typeof requestId === 'string' || typeof requestId === 'number') this.rt.tracker.find(sessionId, requestId)?.cancel('cancelled by the client');
+      if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
+      const exchange = this.rt.tracker.find(sessionId, requestId);
+      if (exchange) exchange.cancel('cancelled by the client');
+      // The exchange may run on another replica (see runsAnywhere).
+      else if (this.rt.cluster?.servesAnywhere) this.rt.cluster.signal({ kind: 'cancel', session: sessionId, requestId });
       return;
     }
     try {
@@ -290,14 +311,22 @@ export class LegacySessions implements ClientRequestChannel {
     });
   }
 
-  private resolveClientResponse(sessionId: string, response: JsonRpcResponse): void {
+  /** Hands a client's answer to the exchange waiting for it here; false when none waits here. */
+  private resolveClientResponse(sessionId: string, response: JsonRpcResponse): boolean {
     const key = idKey(sessionId, response.id as RequestId);
     const pending = this.pending.get(key);
     if (!pending) {
-      this.rt.logger.debug({ session: sessionId, id: response.id }, 'Response to an unknown server request ignored');
-      return;
+      this.rt.logger.debug({ session: sessionId, id: response.id }, 'Response to a server request not waiting on this replica');
+      return false;
     }
     pending.resolve({ ...response, id: pending.originalId } as JsonRpcResponse);
+    return true;
+  }
+
+  /** Applies another replica's signal to an exchange running here. */
+  private onSignal(signal: SessionSignal): void {
+    if (signal.kind === 'response') this.resolveClientResponse(signal.session, signal.message);
+    else this.rt.tracker.find(signal.session, signal.requestId)?.cancel(signal.reason ?? 'cancelled by the client');
   }
 
   // ---------------------------------------------------------------- GET
@@ -313,7 +342,7 @@ export class LegacySessions implements ClientRequestChannel {
     if (!record) return sendError(reply, HttpErrors.SESSION_NOT_FOUND);
     const lastEventId = header(request, 'last-event-id');
     if (lastEventId !== undefined && lastEventId !== '') {
-      const ctx: Omit<ClientContext, 'signal'> = { era: 'legacy', protocolVersion: record.protocolVersion, session: { id: sessionId, initialize: record.initialize }, principal, tenant: rt.tenant };
+      const ctx: Omit<ClientContext, 'signal'> = { era: 'legacy', protocolVersion: record.protocolVersion, session: sessionOf(record), principal, tenant: rt.tenant };
       return this.resume(reply, sessionId, lastEventId, ctx);
     }
 
@@ -439,6 +468,24 @@ export class LegacySessions implements ClientRequestChannel {
   }
 
   /**
+   * Whether a POST of an existing session runs on this replica although
+   * another may own it: the backend keeps nothing per session, the owner is
+   * live, and the message needs none of the owner's state. Requests that
+   * change session state (subscriptions, log level) and other client
+   * notifications still go to the owner.
+   */
+  private async runsAnywhere(reason: InboundLegacyRoute['reason'], body: unknown, record: SessionRecord): Promise<boolean> {
+    const cluster = this.rt.cluster;
+    if (!cluster?.servesAnywhere) return false;
+    const method = (body as { method?: unknown }).method;
+    const anywhere =
+      reason === 'response' ||
+      (reason === 'no-claim' && typeof method === 'string' && !OWNER_METHODS.has(method)) ||
+      (reason === 'notification' && method === 'notifications/cancelled');
+    return anywhere && cluster.servesHere(record.owner);
+  }
+
+  /**
    * Owner routing (multi-replica deployments with Redis): a POST/DELETE runs on
    * the session's owner — forwarded there when it is another live replica,
    * claimed here when the owner is gone or draining.
@@ -497,6 +544,20 @@ export class LegacySessions implements ClientRequestChannel {
         continue;
       }
       if (now - owned.lastSeen <= idleMs || rt.tracker.ofSession(sessionId).length > 0) continue;
+      if (rt.cluster?.servesAnywhere) {
+        // Other replicas serve this session's requests without a word to the owner: the record, whose
+        // TTL every replica's reads slide, says whether the session is idle.
+        owned.lastSeen = now;
+        rt.sessions.exists(sessionId).then(
+          (live) => {
+            if (live || this.owned.get(sessionId) !== owned) return;
+            this.owned.delete(sessionId);
+            rt.backend.closeSession(sessionId).catch((error: unknown) => rt.logger.warn({ err: error, session: sessionId }, 'Closing an idle session failed'));
+          },
+          () => {},
+        );
+        continue;
+      }
       this.owned.delete(sessionId);
       rt.backend.closeSession(sessionId).catch((error: unknown) => rt.logger.warn({ err: error, session: sessionId }, 'Closing an idle session failed'));
     }

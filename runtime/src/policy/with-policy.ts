@@ -219,6 +219,9 @@ export function withPolicy(backend: Backend, config: RuntimeConfig, deps: Policy
     get kind() {
       return backend.kind;
     },
+    get sessionAffinity() {
+      return backend.sessionAffinity;
+    },
     async start(): Promise<void> {
       await backend.start();
       // Audit and pin at start-up, so the report and metrics exist before the first client lists.

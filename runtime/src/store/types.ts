@@ -26,6 +26,8 @@ export interface SessionStore {
   create(record: SessionRecord): Promise<void>;
   /** Reads and slides the idle TTL; undefined when unknown or expired. */
   get(id: string): Promise<SessionRecord | undefined>;
+  /** Whether the record exists, without sliding its TTL (a replica checking whether others keep it in use). */
+  exists(id: string): Promise<boolean>;
   update(id: string, patch: Partial<Omit<SessionRecord, 'id' | 'principal'>>): Promise<boolean>;
   /** Removes the record and everything keyed by the session (events). */
   delete(id: string): Promise<void>;

@@ -22,10 +22,10 @@ export interface Replica {
 
 let seq = 0;
 /** Starts one runtime process on `redisUrl`. */
-export async function startReplica(redisUrl: string): Promise<Replica> {
+export async function startReplica(redisUrl: string, manifest = MANIFEST): Promise<Replica> {
   const port = await freePort();
   const id = `replica-${process.pid}-${++seq}`;
-  const berth = await startBerth(['run', '-f', MANIFEST, '--redis', redisUrl, '--host', '127.0.0.1', '--port', String(port)], {
+  const berth = await startBerth(['run', '-f', manifest, '--redis', redisUrl, '--host', '127.0.0.1', '--port', String(port)], {
     env: { BERTH_REPLICA_ID: id, BERTH_LOG_LEVEL: 'info' },
     timeoutMs: 60_000,
   });

@@ -152,7 +152,7 @@ export class LegacyFront {
 
   async #forwardLegacy(ctx: ClientContext, req: JsonRpcRequest, sink: ExchangeSink, peer: LegacyPeer): Promise<JsonRpcResponse> {
     const session = ctx.session;
-    const threshold = session ? this.#levels.get(session.id) : undefined;
+    const threshold = session ? (this.#levels.get(session.id) ?? session.logLevel) : undefined;
     const caps = session?.initialize.capabilities;
     const hooks: PeerExchangeHooks = {
       audience: session ? `s:${session.id}` : `x:${++this.#serial}`,

@@ -91,6 +91,8 @@ interface Inflight {
 
 class ModuleBackend implements Backend {
   readonly kind = 'module' as const;
+  /** Instances are pooled across sessions: nothing of a session stays in one. */
+  readonly sessionAffinity = false;
   readonly #opts: ModuleBackendOptions;
   readonly #log: Logger;
   readonly #listeners = new Set<(event: ServerChangeEvent) => void>();
@@ -244,7 +246,8 @@ class ModuleBackend implements Backend {
       instance.post('notifications/initialized');
     }
     if (settingLevel || !instance.capabilities.logging) return undefined;
-    const wanted = normLevel(ctx.session ? this.#sessionLevels.get(ctx.session.id) : undefined);
+    // A level set through this replica is freshest; otherwise the session record's (set through another replica).
+    const wanted = normLevel(ctx.session ? (this.#sessionLevels.get(ctx.session.id) ?? ctx.session.logLevel) : undefined);
     if (normLevel(instance.logLevel) !== wanted) {
       const reply = await instance.call('logging/setLevel', { level: wanted });
       if (!('result' in reply)) return `could not restore the session's log level on a server instance: ${reply.error.message}`;

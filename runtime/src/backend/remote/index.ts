@@ -226,6 +226,8 @@ export function createRemoteBackend(config: RuntimeConfig, logger: Logger, optio
 
   return {
     kind: 'remote',
+    // Upstream sessions are shared by every client session of this replica.
+    sessionAffinity: false,
 
     async start() {
       // A missing required Secret is a configuration error: fail start().

@@ -141,6 +141,7 @@ export function createStdioBackend(config: RuntimeConfig, logger: Logger, option
 
   return {
     kind: 'stdio',
+    sessionAffinity: perSession,
 
     async start() {
       let binDirs: string[] = [];

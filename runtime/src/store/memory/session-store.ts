@@ -64,6 +64,9 @@ export function createMemorySessionStore(options: MemorySessionStoreOptions): Se
       entry.record.lastSeenAt = t;
       return copy(entry.record);
     },
+    async exists(id: string): Promise<boolean> {
+      return live(id) !== undefined;
+    },
     async update(id, patch): Promise<boolean> {
       const entry = live(id);
       if (!entry) return false;

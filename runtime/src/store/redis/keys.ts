@@ -41,6 +41,7 @@ export function keysFor(prefix: string) {
     token: `${prefix}token`,
     trackingProbe: `${prefix}probe`,
     busChannel: `${prefix}bus`,
+    signalChannel: `${prefix}sig`,
     tailChannel: (sid: string) => `${prefix}t:${sid}`,
   };
 }

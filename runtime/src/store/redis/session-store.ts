@@ -191,6 +191,9 @@ export function createRedisSessionStore(opts: RedisSessionStoreOptions): Session
       const record = await cache.getOrLoad(key, read, health.healthy());
       return record && { ...record };
     },
+    async exists(id) {
+      return (await health.guard('session.exists', () => client.exists(keys.session(id)))) === 1;
+    },
     async update(id, patch) {
       const { set, del } = encodeFields(patch);
       cache?.invalidate(keys.session(id));

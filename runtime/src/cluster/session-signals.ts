@@ -1,0 +1,89 @@
+/**
+ * Signals to a legacy session's exchanges, which may run on any replica when
+ * the backend keeps nothing per session: a client's answer to a server→client
+ * request and a `notifications/cancelled`. The replica that receives one
+ * applies it when the exchange runs there and otherwise publishes it on the
+ * McpServer's signal channel, where the replica running the exchange picks it
+ * up. Both are rare, so a broadcast costs less than recording where every
+ * exchange runs.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { JsonRpcResponse, RequestId } from '../protocol/jsonrpc.ts';
+import type { RedisClient } from '../store/redis/connection.ts';
+import type { PubSubHub } from '../store/redis/pubsub.ts';
+
+export type SessionSignal =
+  | { kind: 'response'; session: string; message: JsonRpcResponse }
+  | { kind: 'cancel'; session: string; requestId: RequestId; reason?: string };
+
+export interface SessionSignals {
+  /** Sends `signal` to every other replica. */
+  publish(signal: SessionSignal): void;
+  /** Receives the signals other replicas published; returns the unsubscribe function. */
+  on(listener: (signal: SessionSignal) => void): () => void;
+  close(): void;
+}
+
+interface Envelope {
+  /** The publishing replica instance, so it ignores its own echo. */
+  o: string;
+  s: SessionSignal;
+}
+
+const isId = (v: unknown): v is RequestId => typeof v === 'string' || typeof v === 'number';
+
+/** Validates a signal received from Redis (a peer of another version could send anything). */
+export function parseSignal(text: string): { origin: string; signal: SessionSignal } | undefined {
+  let v: Partial<Envelope>;
+  try {
+    v = JSON.parse(text) as Partial<Envelope>;
+  } catch {
+    return undefined;
+  }
+  const s = v.s as Partial<SessionSignal> | undefined;
+  if (typeof v.o !== 'string' || !s || typeof s !== 'object' || typeof s.session !== 'string') return undefined;
+  if (s.kind === 'cancel' && isId(s.requestId) && (s.reason === undefined || typeof s.reason === 'string')) return { origin: v.o, signal: s as SessionSignal };
+  if (s.kind === 'response') {
+    const m = s.message as Partial<JsonRpcResponse> | undefined;
+    if (m && typeof m === 'object' && isId(m.id) && ('result' in m || 'error' in m)) return { origin: v.o, signal: s as SessionSignal };
+  }
+  return undefined;
+}
+
+/** Creates the signal channel on Redis pub/sub. */
+export function createSessionSignals(opts: { client: RedisClient; hub: PubSubHub; channel: string; logger: Logger }): SessionSignals {
+  const { client, hub, channel, logger } = opts;
+  const origin = randomBytes(9).toString('base64url');
+  const listeners = new Set<(signal: SessionSignal) => void>();
+  const subscription = hub.subscribe(channel, (text) => {
+    const parsed = parseSignal(text);
+    if (!parsed) {
+      logger.warn('Ignored a malformed session signal');
+      return;
+    }
+    if (parsed.origin === origin) return;
+    for (const l of listeners) {
+      try {
+        l(parsed.signal);
+      } catch (err) {
+        logger.error({ err, session: parsed.signal.session }, 'Session signal listener threw');
+      }
+    }
+  });
+  return {
+    publish(signal) {
+      client.publish(channel, JSON.stringify({ o: origin, s: signal } satisfies Envelope)).catch((err: unknown) => {
+        logger.warn({ err, session: signal.session, signal: signal.kind }, 'Publishing a session signal failed');
+      });
+    },
+    on(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close() {
+      listeners.clear();
+      subscription.unsubscribe();
+    },
+  };
+}
