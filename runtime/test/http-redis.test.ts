@@ -80,12 +80,18 @@ test('a legacy stream dropped on one replica resumes on another from Redis, losi
   }
 });
 
-test('a call answered in one write stays resumable: a client cut off after the priming event gets the result on another replica', async () => {
+test('a quick, small call is one JSON answer with nothing stored; a quick, large one stays resumable when cut after its priming event', async () => {
   const { list, close } = await replicas(2);
   const [a, b] = list as [Replica, Replica];
   try {
     const sid = await initSession(a.app.url);
-    const res = await post(a.app.url, legacyHeaders(sid), { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: { text: 'whole' } } });
+    const small = await post(a.app.url, legacyHeaders(sid), { jsonrpc: '2.0', id: 6, method: 'tools/call', params: { name: 'echo', arguments: { text: 'whole' } } });
+    assert.match(small.headers.get('content-type') ?? '', /application\/json/);
+    assert.equal((await small.json()).result.content[0].text, 'whole');
+    assert.equal(await a.stores.redis.xlen(`${a.stores.keys.prefix}e:${sid}`), 0, 'no event stored for it');
+    // Larger than one packet: the client could get the priming event and lose the rest.
+    const res = await post(a.app.url, legacyHeaders(sid), { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'big', arguments: { bytes: 4000 } } });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
     const whole = await res.text();
     const frames = whole.split('\n\n').filter((f) => f.length > 0);
     assert.equal(frames.length, 2, 'priming and result in one response');

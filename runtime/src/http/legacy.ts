@@ -39,10 +39,20 @@ const sessionOf = (record: SessionRecord): NonNullable<ClientContext['session']>
 /**
  * A STREAM_FIRST request's SSE stream goes on the wire at its first related
  * message or after this long, whichever comes first. A result ready sooner
- * goes out with its priming event in one response: same events, same ids,
- * one write, and no in-flight record for a call that is already over.
+ * goes out in one response, with no in-flight record for a call that is
+ * already over: as JSON when it is small (WHOLE_JSON_MAX_BYTES), else as its
+ * stored events (priming, result) in one SSE write.
  */
 export const STREAM_OPEN_DELAY_MS = 25;
+
+/**
+ * A response this small travels in one TCP segment with its headers: the
+ * client gets all of it or none of it, and with none it holds no event id
+ * to resume from. So storing its events would buy nothing, and it is sent as
+ * JSON without a Redis round trip. A larger one can be cut after its
+ * priming event, so its events are stored and it stays resumable.
+ */
+export const WHOLE_JSON_MAX_BYTES = 1024;
 
 /** Which client capability a server→client request needs. */
 const REQUIRED_CAPABILITY: Readonly<Record<string, string>> = Object.freeze({
@@ -582,9 +592,10 @@ export class LegacySessions implements ClientRequestChannel {
 /**
  * Delivery of one legacy exchange. Every message of an SSE stream is appended
  * to the EventStore (ids encode session and stream) in order, then written to
- * the connection if it is still attached. Short requests answer with JSON
- * unless something related comes first; STREAM_FIRST requests answer SSE,
- * in one write when the result is ready within STREAM_OPEN_DELAY_MS.
+ * the connection if it is still attached. Requests answer with JSON unless
+ * something related comes first; STREAM_FIRST requests answer SSE when they
+ * outlast STREAM_OPEN_DELAY_MS or their result is large (see
+ * WHOLE_JSON_MAX_BYTES), in one write when the result came within the delay.
  */
 class LegacyDelivery implements Delivery {
   private readonly layer: LegacySessions;
@@ -666,8 +677,11 @@ class LegacyDelivery implements Delivery {
       clearTimeout(this.openTimer);
       this.openTimer = undefined;
       this.pendingCall = undefined;
-      this.sendWhole(response, json);
-      return;
+      // Small: falls through to the JSON answer below (no stream is live).
+      if (json.length * 3 > WHOLE_JSON_MAX_BYTES && Buffer.byteLength(json) > WHOLE_JSON_MAX_BYTES) {
+        this.sendWhole(response, json);
+        return;
+      }
     }
     const before = this.beforeFinal;
     if (before) {
