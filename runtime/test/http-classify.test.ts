@@ -40,6 +40,9 @@ const headerSets: McpHeaders[] = [
   { protocolVersion: '2025-11-25' },
   { protocolVersion: '2099-01-01', method: 'ping' },
   { method: 'tools/list' },
+  { protocolVersion: '2025-06-18' },
+  { protocolVersion: 'not-a-version' },
+  { protocolVersion: '1999-01-01' },
 ];
 
 function bodies(): unknown[] {
@@ -55,6 +58,15 @@ function bodies(): unknown[] {
       out.push({ jsonrpc: '2.0', id: 1, method, params: meta === undefined ? undefined : { _meta: meta } });
     }
   }
+  const handshake = { capabilities: {}, clientInfo: { name: 'c', version: '1' } };
+  for (const protocolVersion of ['2025-11-25', '2025-06-18', '2024-11-05', '2026-07-28', 'x', 5, undefined]) {
+    out.push({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion, ...handshake } });
+    out.push({ jsonrpc: '2.0', id: 'i', method: 'initialize', params: { protocolVersion } });
+    out.push({ jsonrpc: '2.0', method: 'initialize', params: { protocolVersion, ...handshake } });
+    out.push({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion, ...handshake, _meta: { progressToken: 1 } } });
+  }
+  out.push({ jsonrpc: '2.0', id: 0, method: 'initialize' });
+  out.push({ jsonrpc: '2.0', id: 0, method: 'initialize', params: [] });
   out.push({ jsonrpc: '2.0', id: 1, method: 'ping', params: [] });
   out.push({ jsonrpc: '2.0', id: 1, method: 'ping', params: { _meta: 'x' } });
   out.push({ jsonrpc: '2.0', id: 1, result: {} });
@@ -63,13 +75,13 @@ function bodies(): unknown[] {
   return out;
 }
 
-test('the fast classifier agrees with the SDK on a corpus of bodies and headers', () => {
+test('the fast classifier agrees with the SDK on a corpus of bodies and headers', async () => {
   let compared = 0;
   for (const body of bodies()) {
     for (const headers of headerSets) {
       for (const method of ['POST', 'GET']) {
-        const expected = sdkClassify(method, headers, method === 'GET' ? undefined : body);
-        const actual = classify(method, headers, method === 'GET' ? undefined : body);
+        const expected = await sdkClassify(method, headers, method === 'GET' ? undefined : body);
+        const actual = await classify(method, headers, method === 'GET' ? undefined : body);
         assert.deepEqual(actual, expected, `${method} ${JSON.stringify(body)} ${JSON.stringify(headers)}`);
         compared++;
       }
@@ -78,10 +90,11 @@ test('the fast classifier agrees with the SDK on a corpus of bodies and headers'
   assert.ok(compared > 2000);
 });
 
-test('repeated envelopes hit the verdict cache and still agree', () => {
+test('repeated envelopes hit the verdict cache and still agree', async () => {
   const body = { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'echo', _meta: { [V]: '2026-07-28', [CAPS]: {}, progressToken: 'p' } } };
   const headers = { protocolVersion: '2026-07-28', method: 'tools/call', name: 'echo' };
-  for (let i = 0; i < 100; i++) assert.deepEqual(classify('POST', headers, body), sdkClassify('POST', headers, body));
+  for (let i = 0; i < 100; i++) assert.deepEqual(await classify('POST', headers, body), await sdkClassify('POST', headers, body));
+  assert.ok(!(classify('POST', headers, body) instanceof Promise), 'a cached envelope is decided synchronously');
 });
 
 test('standard header validation mirrors SEP-2243', () => {

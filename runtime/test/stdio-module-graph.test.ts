@@ -93,6 +93,7 @@ const loaded = (pattern: RegExp): string[] => modules.filter((url) => pattern.te
 test('the recorder sees the lazily loaded stdio backend (the check below can fail)', () => {
   assert.ok(loaded(/\/runtime\/src\/backend\/stdio\/index\.ts$/).length === 1, 'stdio backend loaded');
   assert.ok(loaded(/\/node_modules\/fastify\//).length > 0, 'fastify loaded');
+  assert.ok(loaded(/\/node_modules\/@modelcontextprotocol\/server\/dist\//).length > 0, 'SDK files (the output-schema validator) loaded');
 });
 
 for (const [what, pattern] of [
@@ -105,6 +106,7 @@ for (const [what, pattern] of [
   ['the remote backend', /\/runtime\/src\/backend\/remote\//],
   ['undici (the remote backend client)', /\/node_modules\/undici\//],
   ['replica clustering', /\/runtime\/src\/cluster\//],
+  ['the MCP SDK server entry point (well-formed legacy requests are classified without it)', /\/node_modules\/@modelcontextprotocol\/server\/dist\/index\.mjs$/],
 ] as const) {
   test(`a stdio-only, in-memory, auth-none runtime never loads ${what}`, () => {
     assert.deepEqual(loaded(pattern), []);

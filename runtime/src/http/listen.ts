@@ -6,7 +6,7 @@
  */
 import type { FastifyReply } from 'fastify';
 import type { ClientContext, ExchangeSink, ServerChangeEvent } from '../backend/types.ts';
-import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY } from '@modelcontextprotocol/server';
+import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY } from '../protocol/meta-keys.ts';
 import { errorBody, HttpErrors, sendError } from './errors.ts';
 import type { JsonRpcRequest } from '../protocol/jsonrpc.ts';
 import {

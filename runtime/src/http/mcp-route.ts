@@ -147,7 +147,8 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
       method: header(request, 'mcp-method'),
       name: header(request, 'mcp-name'),
     };
-    const route = classify('POST', headers, body);
+    const classified = classify('POST', headers, body);
+    const route = classified instanceof Promise ? await classified : classified;
     switch (route.kind) {
       case 'reject':
         rt.metrics.errors.inc({ category: 'bad_request' });

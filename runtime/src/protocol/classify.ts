@@ -1,18 +1,26 @@
 /**
  * Era classification of an inbound MCP request. The SDK's
  * `classifyInboundRequest` is the reference; it validates every message with
- * zod, which costs ~10-20 µs. The common, well-formed shapes are decided here
- * with plain checks (and a cached verdict per distinct `_meta` envelope) and
- * give the SDK's exact answer; anything unusual goes to the SDK itself.
+ * zod, which costs ~10-20 µs. The common, well-formed shapes (a legacy
+ * `initialize` among them) are decided here with plain checks (and a cached
+ * verdict per distinct `_meta` envelope) and give the SDK's exact answer;
+ * anything unusual goes to the SDK itself. The SDK is imported on that first
+ * unusual request: its entry point weighs about 16 MB resident, which a
+ * runtime serving only well-formed legacy traffic from a stdio or remote
+ * backend never pays.
  */
-import {
-  classifyInboundRequest,
-  PROTOCOL_VERSION_META_KEY,
-  type InboundClassificationOutcome,
-  type JSONRPCNotification,
-  type JSONRPCRequest,
-} from '@modelcontextprotocol/server';
+import type { InboundClassificationOutcome, JSONRPCNotification, JSONRPCRequest } from '@modelcontextprotocol/server';
+import { PROTOCOL_VERSION_META_KEY } from './meta-keys.ts';
 import { isModernVersion } from './versions.ts';
+
+type SdkClassifier = (typeof import('@modelcontextprotocol/server'))['classifyInboundRequest'];
+let sdkClassifier: SdkClassifier | undefined;
+let sdkLoading: Promise<SdkClassifier> | undefined;
+
+/** Imports the SDK's classifier (once). */
+export function loadSdkClassifier(): Promise<SdkClassifier> {
+  return (sdkLoading ??= import('@modelcontextprotocol/server').then((sdk) => (sdkClassifier = sdk.classifyInboundRequest)));
+}
 
 export interface McpHeaders {
   /** `MCP-Protocol-Version` */
@@ -35,14 +43,25 @@ const hasOws = (v: string): boolean => {
   return first === 32 || first === 9 || last === 32 || last === 9;
 };
 
-/** Classifies one request exactly like the SDK's `classifyInboundRequest`. */
-export function classify(httpMethod: string, headers: McpHeaders, body: unknown): InboundClassificationOutcome {
-  return (httpMethod === 'POST' && fastClassify(headers, body)) || sdkClassify(httpMethod, headers, body);
+/**
+ * Classifies one request exactly like the SDK's `classifyInboundRequest`:
+ * synchronously for the shapes decided here and once the SDK is loaded, else
+ * after loading it.
+ */
+export function classify(httpMethod: string, headers: McpHeaders, body: unknown): InboundClassificationOutcome | Promise<InboundClassificationOutcome> {
+  const fast = httpMethod === 'POST' ? fastClassify(headers, body) : undefined;
+  if (fast) return fast;
+  if (sdkClassifier) return classifyWith(sdkClassifier, httpMethod, headers, body);
+  return loadSdkClassifier().then((sdk) => classifyWith(sdk, httpMethod, headers, body));
 }
 
 /** The SDK's own classifier (the reference). */
-export function sdkClassify(httpMethod: string, headers: McpHeaders, body: unknown): InboundClassificationOutcome {
-  return classifyInboundRequest({
+export async function sdkClassify(httpMethod: string, headers: McpHeaders, body: unknown): Promise<InboundClassificationOutcome> {
+  return classifyWith(await loadSdkClassifier(), httpMethod, headers, body);
+}
+
+function classifyWith(sdk: SdkClassifier, httpMethod: string, headers: McpHeaders, body: unknown): InboundClassificationOutcome {
+  return sdk({
     httpMethod,
     ...(headers.protocolVersion !== undefined && { protocolVersionHeader: headers.protocolVersion }),
     ...(headers.method !== undefined && { mcpMethodHeader: headers.method }),
@@ -55,7 +74,7 @@ export function sdkClassify(httpMethod: string, headers: McpHeaders, body: unkno
 function fastClassify(headers: McpHeaders, body: unknown): InboundClassificationOutcome | undefined {
   if (!isPlainObject(body) || body.jsonrpc !== '2.0') return undefined;
   const method = body.method;
-  if (typeof method !== 'string' || method === 'initialize') return undefined;
+  if (typeof method !== 'string') return undefined;
   let keys = 0;
   for (const key in body) {
     if (key !== 'jsonrpc' && key !== 'id' && key !== 'method' && key !== 'params') return undefined;
@@ -72,6 +91,12 @@ function fastClassify(headers: McpHeaders, body: unknown): InboundClassification
   const headerVersion = headers.protocolVersion;
   if (headerVersion !== undefined && hasOws(headerVersion)) return undefined;
   const meta = params?._meta;
+  if (method === 'initialize') {
+    // The legacy handshake: the version it names is the body's, whatever the header says.
+    if (!hasId || meta !== undefined || (headerVersion !== undefined && isModernVersion(headerVersion))) return undefined;
+    const named = params?.protocolVersion;
+    return { kind: 'legacy', reason: 'initialize', ...(typeof named === 'string' && { requestedVersion: named }) };
+  }
 
   if (meta === undefined) {
     if (headerVersion !== undefined && isModernVersion(headerVersion)) return undefined;
@@ -112,7 +137,9 @@ function envelopeVerdict(meta: Record<string, unknown>): string | false | undefi
   const fingerprint = JSON.stringify(reserved);
   const cached = envelopeVerdicts.get(fingerprint);
   if (cached !== undefined) return cached;
-  const probe = sdkClassify('POST', {}, { jsonrpc: '2.0', id: 0, method: 'ping', params: { _meta: meta } });
+  // Not loaded yet: this request goes to the SDK, which loads it for the next one.
+  if (!sdkClassifier) return undefined;
+  const probe = classifyWith(sdkClassifier, 'POST', {}, { jsonrpc: '2.0', id: 0, method: 'ping', params: { _meta: meta } });
   const verdict = probe.kind === 'modern' && probe.classification.revision !== undefined ? probe.classification.revision : false;
   if (envelopeVerdicts.size >= MAX_CACHED_ENVELOPES) envelopeVerdicts.clear();
   envelopeVerdicts.set(fingerprint, verdict);

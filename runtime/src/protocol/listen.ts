@@ -4,7 +4,7 @@
  * server's capabilities, which events a filter accepts, and subscription-id
  * stamping. Pure functions; the HTTP layer does the streaming.
  */
-import { SERVER_INFO_META_KEY, SUBSCRIPTION_ID_META_KEY } from '@modelcontextprotocol/server';
+import { SERVER_INFO_META_KEY, SUBSCRIPTION_ID_META_KEY } from './meta-keys.ts';
 import type { ServerChangeEvent } from '../backend/types.ts';
 import type { JsonRpcNotification, RequestId } from './jsonrpc.ts';
 

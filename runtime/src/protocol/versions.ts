@@ -1,5 +1,5 @@
 /** Protocol revisions Berth serves, per era. */
-import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/server';
+import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS } from './meta-keys.ts';
 
 /** The first revision of the stateless (per-request `_meta` envelope) era. */
 export const FIRST_MODERN_VERSION = '2026-07-28';
@@ -8,7 +8,7 @@ export const FIRST_MODERN_VERSION = '2026-07-28';
 export const MODERN_VERSIONS: readonly string[] = Object.freeze([FIRST_MODERN_VERSION]);
 
 /** Session-based revisions served by the legacy session layer (newest first). */
-export const LEGACY_VERSIONS: readonly string[] = Object.freeze([...SUPPORTED_PROTOCOL_VERSIONS]);
+export const LEGACY_VERSIONS: readonly string[] = Object.freeze([...LEGACY_PROTOCOL_VERSIONS]);
 
 /** The revision assumed when a legacy request names none (spec: 2025-03-26). */
 export const DEFAULT_LEGACY_VERSION: string = DEFAULT_NEGOTIATED_PROTOCOL_VERSION;

@@ -1,21 +1,32 @@
 /**
- * The 2026-07-28 per-request `_meta` envelope and protocol revisions.
- * Key names mirror the MCP SDK v2 constants (`PROTOCOL_VERSION_META_KEY`, ...);
- * they are spelled out here so the bridge has no dependency on SDK internals.
+ * The 2026-07-28 per-request `_meta` envelope: reading and building it, and
+ * which revisions the bridge relays. The constants live in protocol/meta-keys.ts.
  */
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  LATEST_LEGACY_PROTOCOL_VERSION,
+  LEGACY_PROTOCOL_VERSIONS,
+  LOG_LEVEL_META_KEY,
+  META_PREFIX,
+  MODERN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION_META_KEY,
+  SERVER_INFO_META_KEY,
+  SUBSCRIPTION_ID_META_KEY,
+} from '../../protocol/meta-keys.ts';
 
-export const MODERN_PROTOCOL_VERSION = '2026-07-28';
-/** 2025-era revisions, newest first. */
-export const LEGACY_PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', '2024-10-07'] as const;
-export const LATEST_LEGACY_PROTOCOL_VERSION = '2025-11-25';
-
-export const META_PREFIX = 'io.modelcontextprotocol/';
-export const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
-export const CLIENT_INFO_META_KEY = 'io.modelcontextprotocol/clientInfo';
-export const CLIENT_CAPABILITIES_META_KEY = 'io.modelcontextprotocol/clientCapabilities';
-export const LOG_LEVEL_META_KEY = 'io.modelcontextprotocol/logLevel';
-export const SERVER_INFO_META_KEY = 'io.modelcontextprotocol/serverInfo';
-export const SUBSCRIPTION_ID_META_KEY = 'io.modelcontextprotocol/subscriptionId';
+export {
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  LATEST_LEGACY_PROTOCOL_VERSION,
+  LEGACY_PROTOCOL_VERSIONS,
+  LOG_LEVEL_META_KEY,
+  META_PREFIX,
+  MODERN_PROTOCOL_VERSION,
+  PROTOCOL_VERSION_META_KEY,
+  SERVER_INFO_META_KEY,
+  SUBSCRIPTION_ID_META_KEY,
+};
 
 /** Whether `version` names a modern (sessionless) revision. */
 export function isModernVersion(version: string | undefined): boolean {
