@@ -15,7 +15,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ErrorCode, errorResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from '../../protocol/jsonrpc.ts';
 import type { Backend, ClientContext, ExchangeSink, InitializeParams, Principal, ServerChangeEvent } from '../types.ts';
-import { isLegacyVersion, isModernVersion, MODERN_PROTOCOL_VERSION, PROTOCOL_VERSION_META_KEY, SUBSCRIPTION_ID_META_KEY } from './envelope.ts';
+import { isLegacyVersion, isModernVersion } from './envelope.ts';
+import { MODERN_PROTOCOL_VERSION, PROTOCOL_VERSION_META_KEY, SUBSCRIPTION_ID_META_KEY } from '../../protocol/meta-keys.ts';
 
 export interface ClientConnectionOptions {
   backend: Backend;

@@ -3,7 +3,8 @@
  * becomes a 2026-07-28 DiscoverResult, and a modern server's DiscoverResult
  * becomes the InitializeResult a legacy client receives.
  */
-import { MODERN_PROTOCOL_VERSION, negotiateLegacyVersion } from './envelope.ts';
+import { negotiateLegacyVersion } from './envelope.ts';
+import { MODERN_PROTOCOL_VERSION } from '../../protocol/meta-keys.ts';
 import { encodeModernResult } from './modern-result.ts';
 
 /** The parts of a 2025-era InitializeResult the bridge uses. */

@@ -5,7 +5,7 @@
  * other, mirroring the SDK v2 encode contract (stamp, cache fields, deleted
  * fields, server identity).
  */
-import { SERVER_INFO_META_KEY } from './envelope.ts';
+import { SERVER_INFO_META_KEY } from '../../protocol/meta-keys.ts';
 
 /** Methods whose results carry cache hints on 2026-07-28. */
 const CACHEABLE = new Set(['tools/list', 'prompts/list', 'resources/list', 'resources/templates/list', 'resources/read', 'server/discover']);

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { JsonRpcErrorObject, JsonRpcNotification } from '../../protocol/jsonrpc.ts';
 import { BERTH_CLIENT_CAPABILITIES, BERTH_CLIENT_INFO } from '../bridge/capabilities.ts';
 import { asInitializeResult, type InitializeResultLike } from '../bridge/discover.ts';
-import { isLegacyVersion, LATEST_LEGACY_PROTOCOL_VERSION } from '../bridge/envelope.ts';
+import { isLegacyVersion } from '../bridge/envelope.ts';
+import { LATEST_LEGACY_PROTOCOL_VERSION } from '../../protocol/meta-keys.ts';
 import { PeerFailure, type LegacyPeer, type PeerExchangeHooks, type PeerReply } from '../bridge/peer.ts';
 import { headerValue, type UpstreamHttp, type UpstreamMessage, type UpstreamResponse } from './http.ts';
 

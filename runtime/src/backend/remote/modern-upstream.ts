@@ -7,7 +7,8 @@
 import type { Logger } from 'pino';
 import type { JsonRpcErrorObject, JsonRpcNotification, JsonRpcRequest } from '../../protocol/jsonrpc.ts';
 import { BERTH_CLIENT_CAPABILITIES, BERTH_CLIENT_INFO } from '../bridge/capabilities.ts';
-import { buildEnvelope, MODERN_PROTOCOL_VERSION } from '../bridge/envelope.ts';
+import { buildEnvelope } from '../bridge/envelope.ts';
+import { MODERN_PROTOCOL_VERSION } from '../../protocol/meta-keys.ts';
 import { PeerFailure, type PeerReply } from '../bridge/peer.ts';
 import type { UpstreamHttp, UpstreamResponse } from './http.ts';
 

@@ -12,7 +12,7 @@ import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest
 import type { Backend, BackendHealth, ClientContext, ExchangeSink, InitializeParams, ServerChangeEvent } from '../types.ts';
 import { BERTH_CLIENT_CAPABILITIES, BERTH_CLIENT_INFO } from '../bridge/capabilities.ts';
 import { ChangeListeners, toChangeEvent } from '../bridge/change-events.ts';
-import { LATEST_LEGACY_PROTOCOL_VERSION } from '../bridge/envelope.ts';
+import { LATEST_LEGACY_PROTOCOL_VERSION } from '../../protocol/meta-keys.ts';
 import { InteractionParking } from '../bridge/input-required.ts';
 import { LegacyFront } from '../bridge/legacy-front.ts';
 import type { PeerExchangeHooks, PeerReply } from '../bridge/peer.ts';
