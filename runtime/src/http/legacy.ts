@@ -26,7 +26,7 @@ import { eventFrame, primingFrame, RETRY_MS, SSE_HEADERS, type SseStream } from 
 /** Stream id of a session's standalone GET stream. */
 export const GET_STREAM = 'g';
 
-/** Requests answered over SSE (priming event first), because they may run long. */
+/** Requests that may run long: answered over SSE (priming event first) unless a small result is ready at once. */
 const STREAM_FIRST = new Set(['tools/call', 'resources/read', 'prompts/get', 'completion/complete']);
 
 /** Requests whose effect lives in the owner's memory (its change fan-out, its backend's subscriptions): served by the owner. */
