@@ -63,6 +63,23 @@ test('the idle TTL slides on every get and an idle record expires', async () => 
   }
 });
 
+test('exists sees a live record without sliding its TTL', async () => {
+  let now = 0;
+  const store = createMemorySessionStore({ idleTimeoutSeconds: 10, maxSessions: 10, now: () => now });
+  try {
+    await store.create(record('s1'));
+    for (let i = 0; i < 3; i++) {
+      now += 3_000;
+      assert.equal(await store.exists('s1'), true);
+    }
+    now += 1_001;
+    assert.equal(await store.exists('s1'), false, 'expired 10 s after its creation: exists never slid it');
+    assert.equal(await store.exists('nope'), false);
+  } finally {
+    await store.close();
+  }
+});
+
 test('maxSessions is enforced, and expired records free their slot', async () => {
   let now = 0;
   const store = createMemorySessionStore({ idleTimeoutSeconds: 10, maxSessions: 2, now: () => now });

@@ -65,6 +65,24 @@ export function storeSuite(url: () => string): void {
     }
   });
 
+  test('exists sees a live record without sliding its TTL, and not a deleted one', async () => {
+    const s = await stores(url(), freshPrefix(), { idleTimeoutSeconds: 2 });
+    try {
+      const r = record();
+      await s.sessions.create(r);
+      await sleep(300);
+      const before = await s.redis.pttl(s.keys.session(r.id));
+      assert.equal(await s.sessions.exists(r.id), true);
+      const after = await s.redis.pttl(s.keys.session(r.id));
+      assert.ok(after <= before, `the TTL did not slide (${before} → ${after} ms)`);
+      assert.equal(await s.sessions.exists(`${r.id}x`), false);
+      await s.sessions.delete(r.id);
+      assert.equal(await s.sessions.exists(r.id), false);
+    } finally {
+      await s.close();
+    }
+  });
+
   test('reads within the touch slack cost no writes; the next read after it slides the TTL again', async () => {
     const s = await stores(url(), freshPrefix(), { idleTimeoutSeconds: 2 });
     try {
