@@ -7,23 +7,18 @@
  * up. Both are rare, so a broadcast costs less than recording where every
  * exchange runs.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { JsonRpcResponse, RequestId } from '../protocol/jsonrpc.ts';
 import type { RedisClient } from '../store/redis/connection.ts';
 import type { PubSubHub } from '../store/redis/pubsub.ts';
+import { createReplicaChannel, type ReplicaChannel } from '../store/redis/replica-channel.ts';
 
 export type SessionSignal =
   | { kind: 'response'; session: string; message: JsonRpcResponse }
   | { kind: 'cancel'; session: string; requestId: RequestId; reason?: string };
 
-export interface SessionSignals {
-  /** Sends `signal` to every other replica. */
-  publish(signal: SessionSignal): void;
-  /** Receives the signals other replicas published; returns the unsubscribe function. */
-  on(listener: (signal: SessionSignal) => void): () => void;
-  close(): void;
-}
+/** Sends signals to every other replica and receives theirs. */
+export type SessionSignals = ReplicaChannel<SessionSignal>;
 
 interface Envelope {
   /** The publishing replica instance, so it ignores its own echo. */
@@ -53,37 +48,14 @@ export function parseSignal(text: string): { origin: string; signal: SessionSign
 
 /** Creates the signal channel on Redis pub/sub. */
 export function createSessionSignals(opts: { client: RedisClient; hub: PubSubHub; channel: string; logger: Logger }): SessionSignals {
-  const { client, hub, channel, logger } = opts;
-  const origin = randomBytes(9).toString('base64url');
-  const listeners = new Set<(signal: SessionSignal) => void>();
-  const subscription = hub.subscribe(channel, (text) => {
-    const parsed = parseSignal(text);
-    if (!parsed) {
-      logger.warn('Ignored a malformed session signal');
-      return;
-    }
-    if (parsed.origin === origin) return;
-    for (const l of listeners) {
-      try {
-        l(parsed.signal);
-      } catch (err) {
-        logger.error({ err, session: parsed.signal.session }, 'Session signal listener threw');
-      }
-    }
+  return createReplicaChannel<SessionSignal>({
+    ...opts,
+    noun: 'session signal',
+    encode: (o, s) => JSON.stringify({ o, s } satisfies Envelope),
+    decode: (text) => {
+      const parsed = parseSignal(text);
+      return parsed && { origin: parsed.origin, value: parsed.signal };
+    },
+    describe: (signal) => ({ session: signal.session, signal: signal.kind }),
   });
-  return {
-    publish(signal) {
-      client.publish(channel, JSON.stringify({ o: origin, s: signal } satisfies Envelope)).catch((err: unknown) => {
-        logger.warn({ err, session: signal.session, signal: signal.kind }, 'Publishing a session signal failed');
-      });
-    },
-    on(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    close() {
-      listeners.clear();
-      subscription.unsubscribe();
-    },
-  };
 }

@@ -18,7 +18,7 @@ let sdkClassifier: SdkClassifier | undefined;
 let sdkLoading: Promise<SdkClassifier> | undefined;
 
 /** Imports the SDK's classifier (once). */
-export function loadSdkClassifier(): Promise<SdkClassifier> {
+function loadSdkClassifier(): Promise<SdkClassifier> {
   return (sdkLoading ??= import('@modelcontextprotocol/server').then((sdk) => (sdkClassifier = sdk.classifyInboundRequest)));
 }
 

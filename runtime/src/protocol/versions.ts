@@ -1,8 +1,8 @@
 /** Protocol revisions Berth serves, per era. */
-import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS } from './meta-keys.ts';
+import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from './meta-keys.ts';
 
 /** The first revision of the stateless (per-request `_meta` envelope) era. */
-export const FIRST_MODERN_VERSION = '2026-07-28';
+export const FIRST_MODERN_VERSION = MODERN_PROTOCOL_VERSION;
 
 /** Stateless revisions served on the modern path. */
 export const MODERN_VERSIONS: readonly string[] = Object.freeze([FIRST_MODERN_VERSION]);

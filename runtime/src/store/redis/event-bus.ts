@@ -4,7 +4,6 @@
  * Redis; messages carry the publishing instance's id so a replica ignores its
  * own echo and each listener sees each event exactly once.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ServerChangeEvent } from '../../backend/types.ts';
 import type { EventBus } from '../types.ts';
@@ -12,6 +11,7 @@ import type { RedisClient } from './connection.ts';
 import type { RedisHealth } from './health.ts';
 import type { Keys } from './keys.ts';
 import type { PubSubHub } from './pubsub.ts';
+import { createReplicaChannel } from './replica-channel.ts';
 
 interface Envelope {
   o: string;
@@ -38,48 +38,33 @@ export interface RedisEventBusOptions {
   keys: Keys;
   health: RedisHealth;
   logger: Logger;
-  publishCommand: 'publish' | 'spublish';
 }
 
 /** Creates the Redis-backed EventBus. */
 export function createRedisEventBus(opts: RedisEventBusOptions): EventBus {
-  const { client, hub, keys, health, logger } = opts;
-  const origin = randomBytes(9).toString('base64url');
-  const listeners = new Set<(event: ServerChangeEvent) => void>();
-  const emit = (event: ServerChangeEvent) => {
-    for (const l of listeners) {
-      try {
-        l(event);
-      } catch (err) {
-        logger.error({ err }, 'Event bus listener threw');
-      }
-    }
-  };
-  const subscription = hub.subscribe(keys.busChannel, (text) => {
-    const env = parseEnvelope(text);
-    if (!env) {
-      logger.warn('Ignored a malformed event bus message');
-      return;
-    }
-    if (env.o !== origin) emit(env.e);
+  const { health } = opts;
+  const channel = createReplicaChannel<ServerChangeEvent>({
+    client: opts.client,
+    hub: opts.hub,
+    channel: opts.keys.busChannel,
+    logger: opts.logger,
+    noun: 'change event',
+    encode: (o, e) => JSON.stringify({ o, e } satisfies Envelope),
+    decode: (text) => {
+      const env = parseEnvelope(text);
+      return env && { origin: env.o, value: env.e };
+    },
+    local: true,
+    describe: (event) => ({ event: event.kind }),
   });
   let closed = false;
   return {
-    publish(event) {
-      queueMicrotask(() => emit(event));
-      const payload = JSON.stringify({ o: origin, e: event } satisfies Envelope);
-      const send = opts.publishCommand === 'spublish' ? client.spublish(keys.busChannel, payload) : client.publish(keys.busChannel, payload);
-      send.catch((err: unknown) => logger.warn({ err, event: event.kind }, 'Publishing a change event to other replicas failed'));
-    },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    publish: (event) => channel.publish(event),
+    subscribe: (listener) => channel.on(listener),
     healthy: () => !closed && health.healthy(),
     async close() {
       closed = true;
-      subscription.unsubscribe();
-      listeners.clear();
+      channel.close();
     },
   };
 }

@@ -120,7 +120,7 @@ export async function createRedisStores(settings: RedisStoreSettings): Promise<R
     idleTimeoutSeconds: session.idleTimeoutSeconds,
     publishCommand,
   });
-  const bus = createRedisEventBus({ client: redis, hub, keys, health, logger, publishCommand });
+  const bus = createRedisEventBus({ client: redis, hub, keys, health, logger });
 
   let closed = false;
   return {
