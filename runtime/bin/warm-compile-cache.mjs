@@ -10,7 +10,12 @@ import { serverNodeFlags } from './node-flags.mjs';
 
 // Node keys the cache by V8 flags: fill it under the flags a server runs with.
 const flags = serverNodeFlags('serve', process.execArgv, process.env.NODE_OPTIONS);
-if (flags.length > 0) process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+if (flags.length > 0) {
+  // The launcher validates the config before it takes those flags (bin/berth.mjs): its modules, without them.
+  for (const m of ['../src/cli/launch-handoff.ts', '../src/cli/main.ts', '../src/config/manifest.ts', '../src/config/load.ts', 'yaml']) await import(m);
+  flushCompileCache();
+  process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+}
 
 if (!getCompileCacheDir()) {
   process.stderr.write('warm-compile-cache: set NODE_COMPILE_CACHE to the cache folder\n');

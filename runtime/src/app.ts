@@ -21,6 +21,7 @@ import { metricsPlugin } from './http/metrics.ts';
 import { createModernHandler } from './http/modern.ts';
 import { DRAIN_RETRY_MS, SseHub } from './http/sse.ts';
 import { wellKnownPlugin } from './http/well-known.ts';
+import { NO_ROUTE_SCHEMAS } from './http/no-route-schemas.ts';
 import { adminAuditPlugin } from './policy/admin-plugin.ts';
 import { settleWithin } from './settle.ts';
 
@@ -85,6 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<BerthApp> {
     forceCloseConnections: true,
     return503OnClosing: true,
     exposeHeadRoutes: false,
+    schemaController: NO_ROUTE_SCHEMAS,
     http: { requestTimeout: requestMs, headersTimeout: requestMs, connectionsCheckingInterval: Math.min(1000, requestMs) },
   });
   app.decorateRequest('principal', null);

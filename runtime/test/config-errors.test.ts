@@ -52,6 +52,7 @@ for (const c of manifestCases) {
       const out = await runBerth([command, '-f', path, '--port', '0'].slice(0, command === 'validate' ? 3 : 5));
       assert.equal(out.code, 2, `${command}: ${out.stderr}`);
       assert.match(out.stderr, c.expect, command);
+      assert.equal(out.stderr.match(/invalid config/g)?.length, 1, `reported once, by one stage of the launcher: ${out.stderr}`);
       assert.match(out.stderr, new RegExp(`^berth ${command}: invalid config \\(${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)`));
     }
   });

@@ -1,10 +1,13 @@
 /**
  * What a stdio-only runtime loads: `berth run -f` with a stdio source,
  * in-memory stores and auth none, served one real MCP call, must never load
- * Redis (ioredis), OAuth (jose), the module backend or the remote backend —
- * code it does not need costs resident memory in every pod. A module hook in
- * the runtime process records every module it resolves; the runtime process
- * also runs with the launcher's heap flags.
+ * Redis (ioredis), OAuth (jose), the module backend or the remote backend,
+ * nor the config schemas the launcher validated with before it exec'd into
+ * the server — code it does not need costs resident memory in every pod. A
+ * module hook in the server process records every module it resolves (the
+ * launcher stage ends in execve, so it writes nothing); the server also runs
+ * with the launcher's heap flags, and its stdio child never sees the config
+ * hand-off.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,6 +31,7 @@ process.on('exit', () => writeFileSync(process.env.BERTH_TEST_MODULES_FILE, JSON
 let dir: string;
 let modules: string[];
 let cmdline: string[];
+let childEnv: Record<string, string>;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'berth-module-graph-'));
@@ -53,7 +57,7 @@ before(async () => {
   });
   try {
     cmdline = readFileSync(`/proc/${berth.child.pid}/cmdline`, 'utf8').split('\0');
-    await call(berth.url);
+    childEnv = await call(berth.url);
   } finally {
     const stopped = await berth.stop();
     assert.equal(stopped.code, 0, berth.lines.join('\n'));
@@ -63,8 +67,8 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** One warm 2025-era session and a tools/call, so the request path's modules load too. */
-async function call(url: string): Promise<void> {
+/** One warm 2025-era session and tools/calls, so the request path's modules load too; returns the stdio child's environment. */
+async function call(url: string): Promise<Record<string, string>> {
   const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
   const init = await fetch(url, {
     method: 'POST',
@@ -86,6 +90,13 @@ async function call(url: string): Promise<void> {
   const body = await res.text();
   assert.equal(res.status, 200, body);
   assert.match(body, /graph/);
+  const dump = await fetch(url, {
+    method: 'POST',
+    headers: sessionHeaders,
+    body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'dump-env', arguments: {} } }),
+  });
+  const answer = (await dump.json()) as { result: { content: Array<{ text: string }> } };
+  return (JSON.parse(answer.result.content[0]!.text) as { env: Record<string, string> }).env;
 }
 
 const loaded = (pattern: RegExp): string[] => modules.filter((url) => pattern.test(url));
@@ -93,7 +104,7 @@ const loaded = (pattern: RegExp): string[] => modules.filter((url) => pattern.te
 test('the recorder sees the lazily loaded stdio backend (the check below can fail)', () => {
   assert.ok(loaded(/\/runtime\/src\/backend\/stdio\/index\.ts$/).length === 1, 'stdio backend loaded');
   assert.ok(loaded(/\/node_modules\/fastify\//).length > 0, 'fastify loaded');
-  assert.ok(loaded(/\/node_modules\/@modelcontextprotocol\/server\/dist\//).length > 0, 'SDK files (the output-schema validator) loaded');
+  assert.ok(loaded(/\/runtime\/src\/cli\/run\.ts$/).length === 1, 'the run command loaded');
 });
 
 for (const [what, pattern] of [
@@ -107,6 +118,11 @@ for (const [what, pattern] of [
   ['undici (the remote backend client)', /\/node_modules\/undici\//],
   ['replica clustering', /\/runtime\/src\/cluster\//],
   ['the MCP SDK server entry point (well-formed legacy requests are classified without it)', /\/node_modules\/@modelcontextprotocol\/server\/dist\/index\.mjs$/],
+  ['the SDK output-schema validator (no tool with an outputSchema was called)', /\/node_modules\/@modelcontextprotocol\/server\/dist\//],
+  ['zod (the launcher validated the config before it exec\'d)', /\/node_modules\/zod\//],
+  ['the config schemas', /\/runtime\/src\/config\/(spec|runtime-config|manifest)\.ts$/],
+  ['the YAML parser', /\/node_modules\/yaml\//],
+  ["fastify's schema compilers (ajv, fast-json-stringify; no route declares a schema)", /\/node_modules\/(ajv|@fastify\/ajv-compiler|@fastify\/fast-json-stringify-compiler|fast-uri)\//],
 ] as const) {
   test(`a stdio-only, in-memory, auth-none runtime never loads ${what}`, () => {
     assert.deepEqual(loaded(pattern), []);
@@ -115,4 +131,9 @@ for (const [what, pattern] of [
 
 test('the runtime process runs with the launcher heap flags', () => {
   assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));
+});
+
+test('the stdio child does not inherit the config hand-off (its environment is curated, and the server drops the entry too)', () => {
+  assert.ok(childEnv['PATH'], 'the child environment was read');
+  assert.equal(childEnv['BERTH_RESOLVED_CONFIG'], undefined);
 });

@@ -1,5 +1,5 @@
 /** What a CLI command gets to talk to the world, and how failures map to exit codes. */
-import { ConfigError } from '../config/runtime-config.ts';
+import { ConfigError } from '../config/errors.ts';
 
 export interface CliIO {
   stdout: { write(text: string): unknown };

@@ -2,32 +2,46 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isPackageInstalled, installPackage } from '../backend/install-package.ts';
-import { loadLocalRuntimeConfig, parsePort } from '../config/manifest.ts';
+import type { LocalRunOptions } from '../config/manifest.ts';
 import type { RuntimeConfig } from '../config/runtime-config.ts';
 import { parseFlags, required } from './args.ts';
 import { RUN_USAGE } from './help.ts';
 import { EXIT_OK, UsageError, type CliIO } from './io.ts';
+import { takeResolvedConfig } from './resolved-config.ts';
 import { serveUntilStopped } from './serve.ts';
 
+export const RUN_FLAGS = {
+  file: { type: 'string', short: 'f' },
+  host: { type: 'string' },
+  port: { type: 'string' },
+  redis: { type: 'string' },
+  'secrets-dir': { type: 'string' },
+  'configmaps-dir': { type: 'string' },
+  'packages-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+  stdio: { type: 'boolean' },
+} as const;
+
+type RunValues = ReturnType<typeof parseFlags<typeof RUN_FLAGS>>['values'];
+
 export async function runCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseFlags(argv, {
-    file: { type: 'string', short: 'f' },
-    host: { type: 'string' },
-    port: { type: 'string' },
-    redis: { type: 'string' },
-    'secrets-dir': { type: 'string' },
-    'configmaps-dir': { type: 'string' },
-    'packages-dir': { type: 'string' },
-    'log-level': { type: 'string' },
-    stdio: { type: 'boolean' },
-  });
+  const { values } = parseFlags(argv, RUN_FLAGS);
   if (values.help) {
     io.stdout.write(RUN_USAGE);
     return EXIT_OK;
   }
+  const config = takeResolvedConfig(io.env, ['run', ...argv]) ?? (await runConfig(values, io));
+  await ensureModulePackage(config, io);
+  if (values.stdio) return serveOverStdio(config, io);
+  return serveUntilStopped(config, io);
+}
+
+/** The validated config `berth run` serves: the manifest and the flags. Loads the schemas. */
+export async function runConfig(values: RunValues, io: CliIO): Promise<RuntimeConfig> {
+  const { loadLocalRuntimeConfig, parsePort } = await import('../config/manifest.ts');
   const file = resolve(io.cwd, required(values.file, '-f/--file'));
   const fromCwd = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(io.cwd, p));
-  const opts: Parameters<typeof loadLocalRuntimeConfig>[1] = { env: io.env };
+  const opts: Omit<LocalRunOptions, 'manifestDir'> = { env: io.env };
   if (values.host !== undefined) opts.host = values.host;
   if (values.port !== undefined) opts.port = parsePort(values.port, '--port');
   if (values.redis !== undefined) opts.redisUrl = values.redis;
@@ -38,10 +52,7 @@ export async function runCommand(argv: string[], io: CliIO): Promise<number> {
   if (configMapsDir) opts.configMapsDir = configMapsDir;
   const packagesDir = fromCwd(values['packages-dir']);
   if (packagesDir) opts.packagesDir = packagesDir;
-  const config = loadLocalRuntimeConfig(file, opts);
-  await ensureModulePackage(config, io);
-  if (values.stdio) return serveOverStdio(config, io);
-  return serveUntilStopped(config, io);
+  return loadLocalRuntimeConfig(file, opts);
 }
 
 /** Installs `spec.source.module.package` under the packages folder once (stdio sources install their own). */

@@ -1,18 +1,26 @@
 /** `berth serve --config FILE`: the container entry point. */
-import { loadServeConfig } from '../config/load.ts';
 import type { RuntimeConfig } from '../config/runtime-config.ts';
 import { parseFlags } from './args.ts';
 import { SERVE_USAGE } from './help.ts';
 import { EXIT_OK, type CliIO } from './io.ts';
+import { takeResolvedConfig } from './resolved-config.ts';
+
+export const SERVE_FLAGS = { config: { type: 'string', short: 'c' } } as const;
 
 export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
-  const { values } = parseFlags(argv, { config: { type: 'string', short: 'c' } });
+  const { values } = parseFlags(argv, SERVE_FLAGS);
   if (values.help) {
     io.stdout.write(SERVE_USAGE);
     return EXIT_OK;
   }
-  const config = await loadServeConfig(values.config, io.env);
+  const config = takeResolvedConfig(io.env, ['serve', ...argv]) ?? (await serveConfig(values.config, io));
   return serveUntilStopped(config, io);
+}
+
+/** The validated config `berth serve` runs (`--config`, else BERTH_CONFIG). Loads the schemas. */
+export async function serveConfig(configFlag: string | undefined, io: CliIO): Promise<RuntimeConfig> {
+  const { loadServeConfig } = await import('../config/load.ts');
+  return loadServeConfig(configFlag, io.env);
 }
 
 /** Starts the runtime and resolves with the exit status once it has stopped (signals drain it). */

@@ -1,6 +1,7 @@
 /** Loading helpers for `berth serve`: which config file, and the Redis URL from its indirections. */
 import { readFileSync } from 'node:fs';
-import { ConfigError, loadRuntimeConfigFile, type RuntimeConfig, type RuntimeSettings } from './runtime-config.ts';
+import { ConfigError } from './errors.ts';
+import type { RuntimeConfig, RuntimeSettings } from './runtime-config.ts';
 
 /** The config file `berth serve` loads: `--config FILE`, else BERTH_CONFIG. */
 export function serveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
@@ -11,7 +12,10 @@ export function serveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv
 
 /** Loads and validates the runtime config `berth serve` runs (env overrides applied). */
 export async function loadServeConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<RuntimeConfig> {
-  return loadRuntimeConfigFile(serveConfigPath(flag, env), env);
+  const path = serveConfigPath(flag, env);
+  // The schemas load here, not with this module: main.ts needs only resolveRedisUrl.
+  const { loadRuntimeConfigFile } = await import('./runtime-config.ts');
+  return loadRuntimeConfigFile(path, env);
 }
 
 /**

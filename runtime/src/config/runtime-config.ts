@@ -5,7 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { ConfigError } from './errors.ts';
 import { McpServerSpec } from './spec.ts';
+
+export { ConfigError };
 
 export const RUNTIME_CONFIG_API_VERSION = 'berth.dev/v1alpha1';
 export const RUNTIME_CONFIG_KIND = 'RuntimeConfig';
@@ -64,16 +67,6 @@ export const RuntimeConfig = z
 export type RuntimeConfig = z.infer<typeof RuntimeConfig>;
 export type RuntimeConfigInput = z.input<typeof RuntimeConfig>;
 export type RuntimeSettings = z.infer<typeof RuntimeSettings>;
-
-/** A config problem; the CLI prints `message` and exits with status 2. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly issues: readonly string[];
-  constructor(source: string, issues: readonly string[]) {
-    super(`invalid config (${source}):\n${issues.map((i) => `  - ${i}`).join('\n')}`);
-    this.issues = issues;
-  }
-}
 
 /** Formats zod issues as `field.path: what was expected`, one per issue. */
 export function formatIssues(error: z.ZodError, prefix: readonly (string | number)[] = []): string[] {

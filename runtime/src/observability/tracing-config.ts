@@ -3,7 +3,7 @@
  * Pure: no SDK is imported here, so an untraced runtime never loads one.
  * A malformed value is a ConfigError naming the variable (exit status 2).
  */
-import { ConfigError } from '../config/runtime-config.ts';
+import { ConfigError } from '../config/errors.ts';
 
 export type SamplerName = 'always_on' | 'always_off' | 'traceidratio' | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio';
 

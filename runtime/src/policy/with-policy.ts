@@ -13,6 +13,7 @@ import { ErrorCode, errorResponse, type JsonRpcError, type JsonRpcRequest, type 
 import type { Authenticator, RequestLimiter } from '../security/types.ts';
 import type { ToolDef } from './audit/types.ts';
 import { policyMetrics } from './metrics.ts';
+import { outputChecksReady } from './output/output-schema.ts';
 import { processPromptResult, processResourceResult, processToolResult, type OutputOptions, type OutputReport } from './output/pipeline.ts';
 import { decodeCursor, encodeCursor, namesDigest, pageOf } from './pagination.ts';
 import { PinStore } from './pins.ts';
@@ -210,6 +211,7 @@ export function withPolicy(backend: Backend, config: RuntimeConfig, deps: Policy
     }
     const res = await backend.handle(ctx, req, sink);
     if (!('result' in res)) return res;
+    if (status.tool?.outputSchema !== undefined) await outputChecksReady();
     const { result, report } = processToolResult(res.result, status.tool, output);
     noteOutput(report, name);
     return { ...res, result };

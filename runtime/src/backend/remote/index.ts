@@ -12,7 +12,8 @@
  * upstream sees; the client's credentials never reach this code.
  */
 import type { Logger } from 'pino';
-import { ConfigError, type RuntimeConfig } from '../../config/runtime-config.ts';
+import { ConfigError } from '../../config/errors.ts';
+import type { RuntimeConfig } from '../../config/runtime-config.ts';
 import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../protocol/jsonrpc.ts';
 import type { Backend, BackendHealth, ClientContext, ExchangeSink, ServerChangeEvent } from '../types.ts';
 import { ChangeListeners, toChangeEvent } from '../bridge/change-events.ts';

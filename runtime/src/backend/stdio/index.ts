@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError, type RuntimeConfig } from '../../config/runtime-config.ts';
+import { ConfigError } from '../../config/errors.ts';
+import type { RuntimeConfig } from '../../config/runtime-config.ts';
 import { ErrorCode, errorResponse, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse } from '../../protocol/jsonrpc.ts';
 import type { Backend, BackendHealth, ClientContext, ExchangeSink, InitializeParams, ServerChangeEvent } from '../types.ts';
 import { BERTH_CLIENT_CAPABILITIES, BERTH_CLIENT_INFO } from '../bridge/capabilities.ts';

@@ -137,7 +137,7 @@ function blockBytes(b: Obj): number {
   return utf8Length(JSON.stringify(b));
 }
 
-/** Processes a `tools/call` result for `tool` (the listed definition, for its outputSchema). */
+/** Processes a `tools/call` result for `tool` (the listed definition, for its outputSchema: await `outputChecksReady()` first). */
 export function processToolResult(result: Obj, tool: ToolDef | undefined, o: OutputOptions): { result: Obj; report: OutputReport } {
   const r = newReport();
   if (!Array.isArray(result['content'])) return { result, report: r };
