@@ -46,6 +46,9 @@ test('a config too large for one environment string is not handed over (the serv
   const big = structuredClone(config);
   big.spec.tools.allow = Array.from({ length: 5000 }, (_, i) => `a-rather-long-tool-name-${i}`);
   assert.deepEqual(resolvedConfigEnv(big, argv, 1), {});
+  const wide = structuredClone(config);
+  wide.spec.tools.allow = ['€'.repeat(40_000)];
+  assert.deepEqual(resolvedConfigEnv(wide, argv, 1), {}, 'the cap counts bytes: 40,000 characters of three bytes each');
   assert.equal(Object.keys(resolvedConfigEnv(config, argv, 1)).length, 1);
 });
 

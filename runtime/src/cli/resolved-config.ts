@@ -14,7 +14,7 @@ import type { RuntimeConfig } from '../config/runtime-config.ts';
 
 const VARIABLE = 'BERTH_RESOLVED_CONFIG';
 /** Linux caps one environment string at 128 KiB; a larger config is validated by the server instead. */
-const MAX_CHARS = 100_000;
+const MAX_BYTES = 100_000;
 
 interface HandOff {
   pid: number;
@@ -25,7 +25,7 @@ interface HandOff {
 /** The environment entry carrying `config` for the server this process execs into (empty when too large). */
 export function resolvedConfigEnv(config: RuntimeConfig, argv: readonly string[], pid = process.pid): Record<string, string> {
   const text = JSON.stringify({ pid, argv: [...argv], config } satisfies HandOff);
-  return text.length <= MAX_CHARS ? { [VARIABLE]: text } : {};
+  return Buffer.byteLength(text) <= MAX_BYTES ? { [VARIABLE]: text } : {};
 }
 
 /**
