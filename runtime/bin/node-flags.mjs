@@ -20,10 +20,12 @@
  *   the request path becomes hot at once and Maglev compiles about 120 of
  *   them. Finished jobs were handed to a background task for destruction,
  *   which a busy process runs late: `--trace-zone-stats` showed their zones
- *   piling up to 16 MB (4 MB with this flag), and glibc keeps such memory
- *   resident after it is freed. On the stdio bench rung the runtime's peak
- *   RSS went from 98–103 MB to 95–97 MB; freeing a job on the main thread
- *   costs microseconds, once per compiled function.
+ *   piling up to 16 MB (4 MB with this flag), malloc memory that glibc may
+ *   keep resident after it is freed. The runtime's peak RSS on the stdio
+ *   bench rung moved less than its run-to-run spread (96–104 MB with the
+ *   flag, 96–103 MB without, over 1, 8 and 64 concurrent calls): the flag
+ *   bounds the warm-up's malloc peak, not the steady state. Freeing a job on
+ *   the main thread costs microseconds, once per compiled function.
  */
 export const SERVER_NODE_FLAGS = Object.freeze(['--max-semi-space-size=4', '--no-allocation-site-pretenuring', '--no-maglev-destroy-on-background']);
 
