@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { resolveRedisUrl } from '../src/config/load.ts';
 import { loadLocalRuntimeConfig, readManifestFile } from '../src/config/manifest.ts';
-import { ConfigError } from '../src/config/runtime-config.ts';
+import { ConfigError } from '../src/config/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'berth-manifest-'));
 const path = join(dir, 'server.yaml');

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError } from '../src/config/runtime-config.ts';
+import { ConfigError } from '../src/config/errors.ts';
 import { ErrorCode, errorResponse } from '../src/protocol/jsonrpc.ts';
 import { toolFailureResult } from '../src/protocol/tool-result.ts';
 import { backendOutcome, jsonRpcMethodOf, sessionHash } from '../src/observability/tracing-attributes.ts';

@@ -1,4 +1,5 @@
 /** `berth serve --config FILE`: the container entry point. */
+import { loadServeConfig } from '../config/load.ts';
 import type { RuntimeConfig } from '../config/runtime-config.ts';
 import { parseFlags } from './args.ts';
 import { SERVE_USAGE } from './help.ts';
@@ -18,8 +19,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
 }
 
 /** The validated config `berth serve` runs (`--config`, else BERTH_CONFIG). Loads the schemas. */
-export async function serveConfig(configFlag: string | undefined, io: CliIO): Promise<RuntimeConfig> {
-  const { loadServeConfig } = await import('../config/load.ts');
+export function serveConfig(configFlag: string | undefined, io: CliIO): Promise<RuntimeConfig> {
   return loadServeConfig(configFlag, io.env);
 }
 

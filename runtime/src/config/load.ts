@@ -13,7 +13,7 @@ export function serveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv
 /** Loads and validates the runtime config `berth serve` runs (env overrides applied). */
 export async function loadServeConfig(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<RuntimeConfig> {
   const path = serveConfigPath(flag, env);
-  // The schemas load here, not with this module: main.ts needs only resolveRedisUrl.
+  // The schemas load here, not with this module, which the server imports (serve.ts, resolveRedisUrl).
   const { loadRuntimeConfigFile } = await import('./runtime-config.ts');
   return loadRuntimeConfigFile(path, env);
 }

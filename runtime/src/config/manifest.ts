@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ConfigError, RUNTIME_CONFIG_API_VERSION, RUNTIME_CONFIG_KIND, formatIssues, parseRuntimeConfig, type RuntimeConfig, type RuntimeConfigInput } from './runtime-config.ts';
+import { ConfigError } from './errors.ts';
+import { RUNTIME_CONFIG_API_VERSION, RUNTIME_CONFIG_KIND, formatIssues, parseRuntimeConfig, type RuntimeConfig, type RuntimeConfigInput } from './runtime-config.ts';
 import { McpServerManifest } from './spec.ts';
 
 /** Reads a manifest file: a YAML (or JSON) stream holding exactly one McpServer. */

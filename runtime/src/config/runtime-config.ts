@@ -8,8 +8,6 @@ import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import { McpServerSpec } from './spec.ts';
 
-export { ConfigError };
-
 export const RUNTIME_CONFIG_API_VERSION = 'berth.dev/v1alpha1';
 export const RUNTIME_CONFIG_KIND = 'RuntimeConfig';
 

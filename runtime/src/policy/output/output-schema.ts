@@ -13,13 +13,11 @@ let provider: AjvJsonSchemaValidator | undefined;
 let loading: Promise<void> | undefined;
 const cache = new Map<string, Check>();
 
-/** Loads the validator once; undefined when it is already loaded (no await needed). */
-export function outputChecksReady(): Promise<void> | undefined {
-  if (provider) return undefined;
-  loading ??= import('@modelcontextprotocol/server/validators/ajv').then((m) => {
+/** Loads the validator on the first call; later calls get the same settled promise. */
+export function outputChecksReady(): Promise<void> {
+  return (loading ??= import('@modelcontextprotocol/server/validators/ajv').then((m) => {
     provider = new m.AjvJsonSchemaValidator();
-  });
-  return loading;
+  }));
 }
 
 /** A checker for `schema` returning an error message or undefined; compiled once per distinct schema. */
