@@ -1,10 +1,20 @@
 /**
- * Collections for the per-request hot path that do not churn V8 hash
- * tables. A long-lived Map or Set that goes from empty to one entry and back
- * on every request allocates a fresh backing table each time, and once the
- * collection has been promoted those tables are allocated in the old
- * generation: at a few thousand calls per second they were the largest source
- * of old-generation garbage left, and so of full collections.
+ * Collections for long-lived, per-request bookkeeping that V8's Map and Set
+ * would turn into old-generation garbage.
+ *
+ * A Map or Set whose entries come and go rehashes into a new backing table
+ * every few dozen deletions, and the old table keeps its entries and a link
+ * to its successor (for iterators still walking it). While the collection's
+ * table is young that costs nothing. Once a full collection has promoted it,
+ * every retired table is a dead old-generation object that the scavenger
+ * still treats as a root: it keeps the next table and all its entries alive,
+ * they are promoted, retire in turn and keep the next one alive. Measured on
+ * the stdio bench rung (64 calls in flight), the first full collection under
+ * load raised promotion from about 0.5 to about 20 MB/s and held it there,
+ * with a full collection every 2 s and the process at 141 MB instead of 100.
+ *
+ * Dictionary-mode objects rehash without that link, and arrays do not
+ * rehash at all: the collections below use only those.
  */
 
 /** A set of objects that carry their own position; add and delete are O(1) and allocate nothing. */
@@ -45,16 +55,16 @@ export class SlotSet<T extends { slot: number }> {
 }
 
 /**
- * Past this many entries a small collection spills the rest into a real Map
- * or Set, so a burst of concurrency costs hashing, not linear scans.
+ * Past this many entries a small collection spills the rest into a DictMap,
+ * so a burst of concurrency costs hashing, not linear scans.
  */
 const SMALL_LIMIT = 16;
 
-/** A map for a handful of entries (linear search, no hash table behind it); a burst spills into a Map. */
-export class SmallMap<K, V> {
+/** A map for a handful of entries (linear search, no hash table behind it); a burst spills into a DictMap. */
+export class SmallMap<K extends string | number, V> {
   readonly #keys: K[] = [];
   readonly #values: V[] = [];
-  #spill: Map<K, V> | undefined;
+  #spill: DictMap<K, V> | undefined;
 
   get size(): number {
     return this.#keys.length + (this.#spill?.size ?? 0);
@@ -72,7 +82,7 @@ export class SmallMap<K, V> {
   set(key: K, value: V): void {
     const i = this.#keys.indexOf(key);
     if (i >= 0) this.#values[i] = value;
-    else if (this.#spill?.has(key) || this.#keys.length >= SMALL_LIMIT) (this.#spill ??= new Map()).set(key, value);
+    else if (this.#spill?.has(key) || this.#keys.length >= SMALL_LIMIT) (this.#spill ??= new DictMap()).set(key, value);
     else {
       this.#keys.push(key);
       this.#values.push(value);
@@ -100,7 +110,7 @@ export class SmallMap<K, V> {
   /** A snapshot of the entries. */
   entries(): Array<[K, V]> {
     const out = this.#keys.map((k, i): [K, V] => [k, this.#values[i]!]);
-    if (this.#spill) out.push(...this.#spill.entries());
+    if (this.#spill) for (const e of this.#spill.entries()) out.push(e);
     return out;
   }
 
@@ -116,7 +126,7 @@ export class SmallMap<K, V> {
 }
 
 /** A set for a handful of values: a SmallMap of its members. */
-export class SmallSet<T> {
+export class SmallSet<T extends string | number> {
   readonly #members = new SmallMap<T, true>();
 
   get size(): number {
@@ -143,5 +153,123 @@ export class SmallSet<T> {
   /** A snapshot of the values. */
   values(): T[] {
     return this.#members.keys();
+  }
+}
+
+/** One DictMap entry: the key as given, so keys() returns numbers as numbers. */
+interface DictEntry<K, V> {
+  readonly key: K;
+  value: V;
+}
+
+/**
+ * A Map with string or number keys over a dictionary-mode object. Strings
+ * are stored with a prefix, so the key 1 and the key "1" stay distinct and
+ * no key can reach `__proto__`. Iteration order is not insertion order.
+ */
+export class DictMap<K extends string | number, V> {
+  #entries: Record<string | number, DictEntry<K, V> | undefined> = Object.create(null) as Record<string | number, DictEntry<K, V> | undefined>;
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(key: K): V | undefined {
+    return this.#entries[slotOf(key)]?.value;
+  }
+
+  has(key: K): boolean {
+    return this.#entries[slotOf(key)] !== undefined;
+  }
+
+  set(key: K, value: V): this {
+    const slot = slotOf(key);
+    const entry = this.#entries[slot];
+    if (entry) entry.value = value;
+    else {
+      this.#entries[slot] = { key, value };
+      this.#size++;
+    }
+    return this;
+  }
+
+  delete(key: K): boolean {
+    const slot = slotOf(key);
+    if (this.#entries[slot] === undefined) return false;
+    delete this.#entries[slot];
+    this.#size--;
+    return true;
+  }
+
+  clear(): void {
+    this.#entries = Object.create(null) as Record<string | number, DictEntry<K, V> | undefined>;
+    this.#size = 0;
+  }
+
+  /** A snapshot of the entries. */
+  entries(): Array<[K, V]> {
+    const out: Array<[K, V]> = [];
+    for (const slot in this.#entries) {
+      const e = this.#entries[slot]!;
+      out.push([e.key, e.value]);
+    }
+    return out;
+  }
+
+  /** A snapshot of the keys. */
+  keys(): K[] {
+    const out: K[] = [];
+    for (const slot in this.#entries) out.push(this.#entries[slot]!.key);
+    return out;
+  }
+
+  /** A snapshot of the values. */
+  values(): V[] {
+    const out: V[] = [];
+    for (const slot in this.#entries) out.push(this.#entries[slot]!.value);
+    return out;
+  }
+
+  [Symbol.iterator](): Iterator<[K, V]> {
+    return this.entries()[Symbol.iterator]();
+  }
+}
+
+/** The property a key is stored under: numbers as themselves, strings behind a prefix no number prints. */
+const slotOf = (key: string | number): string | number => (typeof key === 'number' ? key : `s${key}`);
+
+/** A set of strings or numbers over a DictMap. */
+export class DictSet<T extends string | number> {
+  readonly #members = new DictMap<T, true>();
+
+  get size(): number {
+    return this.#members.size;
+  }
+
+  has(value: T): boolean {
+    return this.#members.has(value);
+  }
+
+  add(value: T): this {
+    this.#members.set(value, true);
+    return this;
+  }
+
+  delete(value: T): boolean {
+    return this.#members.delete(value);
+  }
+
+  clear(): void {
+    this.#members.clear();
+  }
+
+  /** A snapshot of the values. */
+  values(): T[] {
+    return this.#members.keys();
+  }
+
+  [Symbol.iterator](): Iterator<T> {
+    return this.values()[Symbol.iterator]();
   }
 }

@@ -22,6 +22,7 @@ import { toolCallName } from '../protocol/tool-call-name.ts';
 import { echoableId, HttpErrors, sendError } from './errors.ts';
 import { Exchange, idKey, type ClientRequestChannel, type Delivery } from './exchange.ts';
 import { eventFrame, primingFrame, RETRY_MS, SSE_HEADERS, type SseStream } from './sse.ts';
+import { DictMap } from '../small-collections.ts';
 
 /** Stream id of a session's standalone GET stream. */
 export const GET_STREAM = 'g';
@@ -108,13 +109,14 @@ export function initializeParams(params: unknown): InitializeParams | undefined 
 
 export class LegacySessions implements ClientRequestChannel {
   private readonly rt: RuntimeContext;
+  // DictMaps, not Maps: entries come and go per session or per call (see small-collections.ts).
   /** Sessions whose change notifications this replica appends (it created or took them over). */
-  private readonly owned = new Map<string, OwnedSession>();
+  private readonly owned = new DictMap<string, OwnedSession>();
   /** POST streams with a live exchange on this replica. */
-  private readonly streams = new Map<string, LiveStream>();
+  private readonly streams = new DictMap<string, LiveStream>();
   /** The GET stream of each session connected to this replica. */
-  private readonly getStreams = new Map<string, SseStream>();
-  private readonly pending = new Map<string, PendingClientRequest>();
+  private readonly getStreams = new DictMap<string, SseStream>();
+  private readonly pending = new DictMap<string, PendingClientRequest>();
   /**
    * Ids of server→client requests. Random start: with signals, an answer is
    * matched on whichever replica has a request of that session and id waiting.

@@ -6,6 +6,7 @@
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
+import { SlotSet } from '../small-collections.ts';
 
 export type StreamKind = 'post' | 'get' | 'listen';
 
@@ -34,6 +35,8 @@ export class SseStream {
   readonly openedAt: number;
   lastWriteAt: number;
   closed = false;
+  /** Position in the hub's SlotSet. */
+  slot = -1;
   /** Called once when the stream closes for any reason. */
   onClose: (() => void) | undefined;
   /** Called when the stream reaches its lifetime (or the replica drains); defaults to `end(retry)`. */
@@ -111,7 +114,7 @@ export interface SseHubOptions {
 
 /** Tracks an app's open streams and runs their timers from one ticker. */
 export class SseHub {
-  private readonly streams = new Set<SseStream>();
+  private readonly streams = new SlotSet<SseStream>();
   private readonly counts: Record<StreamKind, number> = { post: 0, get: 0, listen: 0 };
   private readonly options: SseHubOptions;
   private timer: NodeJS.Timeout | undefined;
@@ -144,7 +147,7 @@ export class SseHub {
 
   /** Expires every open stream of the given kinds (drain). */
   expireAll(kinds: readonly StreamKind[], retryMs: number): void {
-    for (const stream of [...this.streams]) if (kinds.includes(stream.kind)) stream.expire(retryMs);
+    for (const stream of this.streams.values()) if (kinds.includes(stream.kind)) stream.expire(retryMs);
   }
 
   /** Resolves once no stream of `kinds` is open, or at `deadline` (epoch ms). */

@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { ErrorCode, errorResponse, type JsonRpcMessage, type JsonRpcNotification, type JsonRpcRequest, type JsonRpcResponse, type RequestId } from '../../protocol/jsonrpc.ts';
 import type { Backend, ClientContext, ExchangeSink, InitializeParams, Principal, ServerChangeEvent } from '../types.ts';
 import { isLegacyVersion, isModernVersion } from './envelope.ts';
+import { DictMap } from '../../small-collections.ts';
 import { MODERN_PROTOCOL_VERSION, PROTOCOL_VERSION_META_KEY, SUBSCRIPTION_ID_META_KEY } from '../../protocol/meta-keys.ts';
 
 export interface ClientConnectionOptions {
@@ -47,8 +48,9 @@ export class ClientConnection {
   readonly #o: ClientConnectionOptions;
   #session: { id: string; initialize: InitializeParams; protocolVersion: string } | undefined;
   #initializing: Promise<unknown> | undefined;
-  readonly #inflight = new Map<string, AbortController>();
-  readonly #pendingToClient = new Map<string, { resolve: (r: JsonRpcResponse) => void; reject: (e: Error) => void }>();
+  // DictMaps: a long-lived connection's entries come and go per request (see small-collections.ts).
+  readonly #inflight = new DictMap<string, AbortController>();
+  readonly #pendingToClient = new DictMap<string, { resolve: (r: JsonRpcResponse) => void; reject: (e: Error) => void }>();
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #legacyResources = new Set<string>();
   readonly #unsubscribe: () => void;

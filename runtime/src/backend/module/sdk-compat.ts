@@ -4,7 +4,7 @@
  * module-backend tests exercise each of them).
  */
 import { McpServer, Server, type Transport } from '@modelcontextprotocol/server';
-import type { JsonRpcNotification } from '../../protocol/jsonrpc.ts';
+import type { JsonRpcNotification, RequestId } from '../../protocol/jsonrpc.ts';
 import { SmallMap, SmallSet } from '../../small-collections.ts';
 
 const CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
@@ -127,8 +127,8 @@ function skipRepeatedRequestChecks(server: LowLevel, transport: Transport): void
   if (!(pending instanceof Set) || typeof channel._closed !== 'boolean') return;
   // One exchange at a time per instance: array-backed bookkeeping instead of a
   // Set and a Map emptied and refilled per request (see small-collections.ts).
-  const small = new SmallSet<unknown>();
-  for (const id of pending) small.add(id);
+  const small = new SmallSet<RequestId>();
+  for (const id of pending as Set<RequestId>) small.add(id);
   channel._pendingRequests = small;
   const controllers = (server as unknown as { _requestHandlerAbortControllers?: unknown })._requestHandlerAbortControllers;
   if (controllers instanceof Map && controllers.size === 0) (server as unknown as { _requestHandlerAbortControllers: unknown })._requestHandlerAbortControllers = new SmallMap();
@@ -137,7 +137,7 @@ function skipRepeatedRequestChecks(server: LowLevel, transport: Transport): void
       (deliver as (m: unknown, e?: unknown) => void).call(channel, message, extra);
       return;
     }
-    small.add((message as { id: unknown }).id);
+    small.add((message as { id: RequestId }).id);
     (handler._onrequest as (m: unknown, e?: unknown) => void).call(server, message, extra);
   };
 }

@@ -11,6 +11,7 @@
 import type { JsonRpcMessage } from '../../protocol/jsonrpc.ts';
 import type { EventStore, StoredEvent } from '../types.ts';
 import { EventRing } from './event-ring.ts';
+import { DictMap } from '../../small-collections.ts';
 
 export interface MemoryEventStoreOptions {
   /** Events kept per session (all streams together). */
@@ -42,11 +43,10 @@ interface Log {
   ring: EventRing;
   /**
    * Each stream with retained events that may still grow: the seq of its last
-   * event. Whole streams (appendNew) are complete when stored and never listed:
-   * a new key per call would rehash this long-lived Map's table in the old
-   * generation again and again.
+   * event. Whole streams (appendNew) are complete when stored and never listed.
+   * A DictMap: streams come and go with calls (see small-collections.ts).
    */
-  lastSeqOf: Map<string, number>;
+  lastSeqOf: DictMap<string, number>;
   /** Highest trimmed seq of streams that no longer have events; applies to streams re-created later. */
   orphanFloor: number;
   tails: Set<Tail>;
@@ -81,7 +81,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const now = options.now ?? Date.now;
   const retentionMs = options.retentionSeconds * 1000;
   const maxEvents = options.maxEvents;
-  const logs = new Map<string, Log>();
+  const logs = new DictMap<string, Log>();
   let closed = false;
 
   const dropHead = (log: Log): void => {
@@ -130,7 +130,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const logFor = (sessionId: string): Log => {
     let log = logs.get(sessionId);
     if (!log) {
-      log = { sessionId, seq: 0, ring: new EventRing(), lastSeqOf: new Map(), orphanFloor: 0, tails: new Set() };
+      log = { sessionId, seq: 0, ring: new EventRing(), lastSeqOf: new DictMap(), orphanFloor: 0, tails: new Set() };
       logs.set(sessionId, log);
     }
     return log;
