@@ -3,7 +3,7 @@
 // stripping), so it needs Node 24: the repository pins it as a dependency and
 // npm scripts / npx put that Node first on PATH.
 import { enableCompileCache, flushCompileCache } from 'node:module';
-import { serverNodeFlags } from './node-flags.mjs';
+import { serverEnv, serverNodeFlags } from './node-flags.mjs';
 
 const [major, minor] = process.versions.node.split('.').map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
@@ -15,8 +15,9 @@ if (major < 22 || (major === 22 && minor < 18)) {
 // is faster. NODE_COMPILE_CACHE picks the folder (the image ships a warm one);
 // NODE_DISABLE_COMPILE_CACHE=1 turns it off.
 enableCompileCache();
-// A long-running server gets its heap flags: V8 reads them only at start, so
-// this process becomes `node <flags> <this script>` (same pid, same streams).
+// A long-running server gets its heap flags and malloc setting: V8 and glibc
+// read them only at start, so this process becomes `node <flags> <this
+// script>` (same pid, same streams).
 // It validates the config first and hands the result over (src/cli/resolved-config.ts),
 // so the server never loads the schema library.
 const flags = serverNodeFlags(process.argv[2], process.execArgv, process.env.NODE_OPTIONS);
@@ -27,7 +28,7 @@ if (flags.length > 0 && typeof process.execve === 'function') {
   // execve skips exit handlers, where Node would write what this stage added to the compile cache.
   flushCompileCache();
   try {
-    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...handOff });
+    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], { ...process.env, ...serverEnv(process.argv[2], process.env), ...handOff });
   } catch (error) {
     // Not fatal: the server runs with V8's default heap sizing (and validates its config itself).
     process.stderr.write(`berth: could not apply ${flags.join(' ')} (${error.message}); continuing without\n`);

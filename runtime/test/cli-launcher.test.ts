@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVER_NODE_FLAGS, serverNodeFlags } from '../bin/node-flags.mjs';
+import { SERVER_ENV, SERVER_NODE_FLAGS, serverEnv, serverNodeFlags } from '../bin/node-flags.mjs';
 import { repoRoot, runBerth } from './cli-helpers.ts';
 
 test('run and serve get the server heap flags; short commands get none', () => {
@@ -18,6 +18,7 @@ test('run and serve get the server heap flags; short commands get none', () => {
   assert.ok(SERVER_NODE_FLAGS.includes('--max-semi-space-size=4'));
   assert.ok(SERVER_NODE_FLAGS.includes('--no-allocation-site-pretenuring'));
   assert.ok(SERVER_NODE_FLAGS.includes('--no-maglev-destroy-on-background'));
+  assert.ok(SERVER_NODE_FLAGS.includes('--no-sparkplug'));
   for (const command of ['validate', 'audit', 'install-package', '--help', undefined]) assert.deepEqual(serverNodeFlags(command), [], String(command));
 });
 
@@ -27,8 +28,16 @@ test('a flag the user already set wins, in either spelling and from NODE_OPTIONS
   assert.deepEqual(serverNodeFlags('serve', ['--max-semi-space-size=16']), others('--max-semi-space-size=4'));
   assert.deepEqual(serverNodeFlags('run', [], '--enable-source-maps  --max-semi-space-size=32'), others('--max-semi-space-size=4'));
   assert.deepEqual(serverNodeFlags('run', ['--allocation-site-pretenuring']), others('--no-allocation-site-pretenuring'), 'the negation of a flag is the same setting');
-  assert.deepEqual(serverNodeFlags('run', ['--allocation_site_pretenuring', '--max-semi-space-size=8', '--maglev_destroy_on_background']), []);
+  assert.deepEqual(serverNodeFlags('run', ['--allocation_site_pretenuring', '--max-semi-space-size=8', '--maglev_destroy_on_background', '--sparkplug']), []);
   assert.deepEqual(serverNodeFlags('run', ['--expose-gc'], '--enable-source-maps'), [...SERVER_NODE_FLAGS]);
+});
+
+test('run and serve get MALLOC_ARENA_MAX=2 unless the environment sets it; short commands get nothing', () => {
+  assert.deepEqual(SERVER_ENV, { MALLOC_ARENA_MAX: '2' });
+  assert.deepEqual(serverEnv('run', {}), { MALLOC_ARENA_MAX: '2' });
+  assert.deepEqual(serverEnv('serve', { PATH: '/bin' }), { MALLOC_ARENA_MAX: '2' });
+  assert.deepEqual(serverEnv('run', { MALLOC_ARENA_MAX: '8' }), {}, "the user's own setting wins");
+  for (const command of ['validate', 'audit', 'install-package', '--help', undefined]) assert.deepEqual(serverEnv(command, {}), {}, String(command));
 });
 
 test('a config hand-off planted in the environment is ignored: the server validates its config itself', async () => {

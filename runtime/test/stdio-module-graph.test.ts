@@ -31,6 +31,7 @@ process.on('exit', () => writeFileSync(process.env.BERTH_TEST_MODULES_FILE, JSON
 let dir: string;
 let modules: string[];
 let cmdline: string[];
+let serverEnviron: string[];
 let childEnv: Record<string, string>;
 
 before(async () => {
@@ -57,6 +58,7 @@ before(async () => {
   });
   try {
     cmdline = readFileSync(`/proc/${berth.child.pid}/cmdline`, 'utf8').split('\0');
+    serverEnviron = readFileSync(`/proc/${berth.child.pid}/environ`, 'utf8').split('\0');
     childEnv = await call(berth.url);
   } finally {
     const stopped = await berth.stop();
@@ -129,8 +131,12 @@ for (const [what, pattern] of [
   });
 }
 
-test('the runtime process runs with the launcher heap flags', () => {
+test('the runtime process runs with the launcher heap flags and malloc setting; its stdio child gets neither', () => {
   assert.ok(cmdline.includes('--max-semi-space-size=4'), cmdline.join(' '));
+  assert.ok(cmdline.includes('--no-sparkplug'), cmdline.join(' '));
+  assert.ok(serverEnviron.includes('MALLOC_ARENA_MAX=2'), 'the server runs with MALLOC_ARENA_MAX=2');
+  assert.ok(childEnv['PATH'], 'the child environment was read');
+  assert.equal(childEnv['MALLOC_ARENA_MAX'], undefined);
 });
 
 test('the stdio child does not inherit the config hand-off (its environment is curated, and the server drops the entry too)', () => {
