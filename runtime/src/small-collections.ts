@@ -238,38 +238,3 @@ export class DictMap<K extends string | number, V> {
 
 /** The property a key is stored under: numbers as themselves, strings behind a prefix no number prints. */
 const slotOf = (key: string | number): string | number => (typeof key === 'number' ? key : `s${key}`);
-
-/** A set of strings or numbers over a DictMap. */
-export class DictSet<T extends string | number> {
-  readonly #members = new DictMap<T, true>();
-
-  get size(): number {
-    return this.#members.size;
-  }
-
-  has(value: T): boolean {
-    return this.#members.has(value);
-  }
-
-  add(value: T): this {
-    this.#members.set(value, true);
-    return this;
-  }
-
-  delete(value: T): boolean {
-    return this.#members.delete(value);
-  }
-
-  clear(): void {
-    this.#members.clear();
-  }
-
-  /** A snapshot of the values. */
-  values(): T[] {
-    return this.#members.keys();
-  }
-
-  [Symbol.iterator](): Iterator<T> {
-    return this.values()[Symbol.iterator]();
-  }
-}

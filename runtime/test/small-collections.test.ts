@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { DictMap, DictSet, SlotSet, SmallMap, SmallSet } from '../src/small-collections.ts';
+import { DictMap, SlotSet, SmallMap, SmallSet } from '../src/small-collections.ts';
 
 test('SlotSet: add, delete from any position, idempotence, snapshot iteration', () => {
   const set = new SlotSet<{ slot: number; n: number }>();
@@ -126,13 +126,9 @@ test('DictMap: keys that name Object.prototype members are ordinary keys', () =>
   assert.deepEqual(dict.keys().sort(), ['', '__proto__', 'hasOwnProperty', 's', 'sx', 'toString']);
 });
 
-test('DictMap and DictSet: iteration is a snapshot, so deleting while iterating is safe', () => {
+test('DictMap: iteration is a snapshot, so deleting while iterating is safe', () => {
   const dict = new DictMap<number, string>();
-  const set = new DictSet<string>();
-  for (let i = 0; i < 50; i++) {
-    dict.set(i, `v${i}`);
-    set.add(`m${i}`);
-  }
+  for (let i = 0; i < 50; i++) dict.set(i, `v${i}`);
   let visited = 0;
   for (const [k] of dict) {
     dict.delete(k);
@@ -141,12 +137,6 @@ test('DictMap and DictSet: iteration is a snapshot, so deleting while iterating 
   }
   assert.equal(visited, 50);
   assert.equal(dict.size, 0);
-  for (const m of set) set.delete(m);
-  assert.equal(set.size, 0);
-  assert.equal(set.add('a').add('a').size, 1);
-  assert.equal(set.has('a'), true);
-  set.clear();
-  assert.equal(set.has('a'), false);
 });
 
 /**
