@@ -3,7 +3,8 @@ import { parseFlags } from './args.ts';
 import type { CliIO } from './io.ts';
 import { resolvedConfigEnv } from './resolved-config.ts';
 import { RUN_FLAGS, runConfig } from './run.ts';
-import { SERVE_FLAGS, serveConfig } from './serve.ts';
+import { SERVE_FLAGS } from './serve.ts';
+import { loadServeConfig } from '../config/load.ts';
 
 /**
  * The environment entries handing the validated config of `berth <argv>` to
@@ -19,7 +20,7 @@ export async function launchHandOff(argv: readonly string[], io: CliIO): Promise
       if (!values.help) return resolvedConfigEnv(await runConfig(values, io), argv);
     } else if (command === 'serve') {
       const { values } = parseFlags(rest, SERVE_FLAGS);
-      if (!values.help) return resolvedConfigEnv(await serveConfig(values.config, io), argv);
+      if (!values.help) return resolvedConfigEnv(await loadServeConfig(values.config, io.env), argv);
     }
   } catch {
     // Reported by the server stage.

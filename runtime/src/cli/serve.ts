@@ -14,13 +14,8 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     io.stdout.write(SERVE_USAGE);
     return EXIT_OK;
   }
-  const config = takeResolvedConfig(io.env, ['serve', ...argv]) ?? (await serveConfig(values.config, io));
+  const config = takeResolvedConfig(io.env, ['serve', ...argv]) ?? (await loadServeConfig(values.config, io.env));
   return serveUntilStopped(config, io);
-}
-
-/** The validated config `berth serve` runs (`--config`, else BERTH_CONFIG). Loads the schemas. */
-export function serveConfig(configFlag: string | undefined, io: CliIO): Promise<RuntimeConfig> {
-  return loadServeConfig(configFlag, io.env);
 }
 
 /** Starts the runtime and resolves with the exit status once it has stopped (signals drain it). */
