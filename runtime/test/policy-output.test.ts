@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { Registry } from 'prom-client';
+import { Registry } from '../src/observability/prometheus.ts';
 import { withPolicy } from '../src/policy/with-policy.ts';
 import { redactSecrets } from '../src/policy/output/redact.ts';
 import type { ToolDef } from '../src/policy/audit/types.ts';

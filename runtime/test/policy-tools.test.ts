@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import pino from 'pino';
-import { Registry } from 'prom-client';
+import { Registry } from '../src/observability/prometheus.ts';
 import { withPolicy } from '../src/policy/with-policy.ts';
 import { adminAuditPlugin } from '../src/policy/admin-plugin.ts';
 import { createOAuthAuthenticator } from '../src/security/oauth/authenticator.ts';

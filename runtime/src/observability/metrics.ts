@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics. Two registries:
+ * Prometheus metrics (on the small registry in prometheus.ts). Two registries:
  *
  * - one per app (`createAppMetrics`): the HTTP layer's metrics, so tests can
  *   build several apps in one process without name clashes;
@@ -25,12 +25,12 @@
  * - `berth_auth_failures_total{reason}` refused authentications
  * - `berth_backend_events_total{backend,event}` backend lifecycle events (spawn, exit, restart, upstream_error)
  * - `berth_output_sanitized_total{action}` output policy actions (strip, redact, truncate)
- * - `berth_process_*`, `berth_nodejs_*` from prom-client's default collectors,
+ * - `berth_process_*`, `berth_nodejs_*`: prom-client's default process metrics,
  *   all but the GC histogram (see process-metrics.ts)
  * Components needing more call `sharedMetrics.counter/gauge/histogram(name, ...)`,
  * which return the existing metric when the name is already registered.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from './prometheus.ts';
 import { collectProcessMetrics } from './process-metrics.ts';
 
 /** What went wrong, for `berth_errors_total`. */

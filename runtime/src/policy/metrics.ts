@@ -4,7 +4,7 @@
  * `berth_audit_findings_total`, `berth_rate_limited_total`), it is reused and
  * its own label names are honoured (`finding` or `rule` for the rule id).
  */
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../observability/prometheus.ts';
 
 export interface PolicyMetrics {
   finding(rule: string, tool: string): void;
@@ -16,9 +16,9 @@ export interface PolicyMetrics {
 type Labels = Record<string, string>;
 
 function counter(registry: Registry, name: string, help: string, labelNames: string[]): { inc(labels: Labels): void; labelNames: readonly string[] } {
-  const existing = registry.getSingleMetric(name) as (Counter<string> & { labelNames?: string[] }) | undefined;
+  const existing = registry.getSingleMetric(name) as Counter | undefined;
   const c = existing ?? new Counter({ name, help, labelNames, registers: [registry] });
-  return { inc: (labels) => c.inc(labels), labelNames: existing?.labelNames ?? labelNames };
+  return { inc: (labels) => c.inc(labels), labelNames: c.labelNames };
 }
 
 /** Creates (or reuses) the counters; no-ops without a registry. */

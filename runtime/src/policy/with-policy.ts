@@ -6,7 +6,7 @@
  * spotlight) at the JSON-RPC message level.
  */
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../observability/prometheus.ts';
 import type { Backend, ClientContext, ExchangeSink, Principal } from '../backend/types.ts';
 import type { RuntimeConfig } from '../config/runtime-config.ts';
 import { ErrorCode, errorResponse, type JsonRpcError, type JsonRpcRequest, type JsonRpcResponse } from '../protocol/jsonrpc.ts';
