@@ -10,8 +10,9 @@
 //
 // Options for investigating: --seconds N (per run), --warmup N (open-loop
 // warm-up, default 4), --connections a,b,
-// --profile (a CPU profile of the first server process over the load runs,
-// summarized next to the results), --out DIR, --rt (the open-loop run with
+// --profile (a CPU profile of the first server process over the closed-loop
+// runs, summarized next to the results), --profile-open (the same over the
+// open-loop run's measured window, where the latency is taken), --out DIR, --rt (the open-loop run with
 // the server and the generator on real-time priority, SCHED_FIFO, so other
 // work on a shared machine cannot add its scheduling delays to the tail; the
 // closed-loop runs stay ordinary), --half-of cpu (the open-loop rate from the
@@ -41,7 +42,9 @@ const flag = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const quick = args.includes('--quick');
-const profile = args.includes('--profile');
+// --profile: the closed-loop runs; --profile-open: the open-loop run's measured window (where p99 is taken).
+const profileOpen = args.includes('--profile-open');
+const profile = args.includes('--profile') || profileOpen;
 const realtime = args.includes('--rt');
 const extras = !args.includes('--no-extras');
 const halfOf = flag('--half-of') === 'cpu' ? 'cpu' : 'peak';
@@ -115,11 +118,15 @@ function setRealtime(pids: number[], on: boolean): void {
 }
 
 /** The server's event-loop delay and GC pauses over the measured window, after `afterSeconds` of warm-up (server-preload.mjs). */
-async function watchLoop<T>(server: System, file: string, afterSeconds: number, during: () => Promise<T>): Promise<{ value: T; loop?: ServerLoop }> {
+async function watchLoop<T>(server: System, file: string, afterSeconds: number, during: () => Promise<T>, withProfile = false): Promise<{ value: T; loop?: ServerLoop }> {
   rmSync(file, { force: true });
-  const start = setTimeout(() => server.child.kill('SIGTTIN'), afterSeconds * 1000);
+  const start = setTimeout(() => {
+    server.child.kill('SIGTTIN');
+    if (withProfile) server.child.kill('SIGWINCH');
+  }, afterSeconds * 1000);
   const value = await during().finally(() => clearTimeout(start));
   server.child.kill('SIGTTOU');
+  if (withProfile) server.child.kill('SIGWINCH');
   for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 20));
   try {
@@ -129,6 +136,16 @@ async function watchLoop<T>(server: System, file: string, afterSeconds: number, 
   } finally {
     rmSync(file, { force: true });
   }
+}
+
+/** Stops the server's CPU profile (the second SIGWINCH) unless already sent, waits for it and writes its summary beside it. */
+async function writeProfile(server: System, file: string, rungId: string, calls: number, stop = !profileOpen): Promise<void> {
+  if (stop) server.child.kill('SIGWINCH');
+  for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
+  await new Promise((r) => setTimeout(r, 300));
+  const summary = renderSummary(summarizeProfile(file), 40, calls);
+  writeFileSync(file.replace(/\.cpuprofile$/, '.txt'), summary + '\n');
+  progress(`${rungId}: profile → ${file.replace(/\.cpuprofile$/, '.txt')}`);
 }
 
 async function measure(rung: Rung): Promise<RungResult> {
@@ -149,7 +166,7 @@ async function measure(rung: Rung): Promise<RungResult> {
     if (!check.ok || !text.includes(wire.expect)) throw new Error(`sanity call failed: HTTP ${check.status} ${text.slice(0, 300)}`);
     let peak = 0;
     let calls = 0;
-    if (profile) server.child.kill('SIGWINCH');
+    if (profile && !profileOpen) server.child.kill('SIGWINCH');
     for (const c of concurrencies) {
       progress(`${rung.id}: closed loop, ${c} connection(s), ${seconds} s`);
       const cpu0 = cpuByRole(server);
@@ -163,14 +180,7 @@ async function measure(rung: Rung): Promise<RungResult> {
       peak = Math.max(peak, r.requestsPerSecond);
       calls += r.total;
     }
-    if (profile) {
-      server.child.kill('SIGWINCH');
-      for (let i = 0; i < 100 && !existsSync(profileFile); i++) await new Promise((r) => setTimeout(r, 100));
-      await new Promise((r) => setTimeout(r, 300));
-      const summary = renderSummary(summarizeProfile(profileFile), 40, calls);
-      writeFileSync(profileFile.replace(/\.cpuprofile$/, '.txt'), summary + '\n');
-      progress(`${rung.id}: profile → ${profileFile.replace(/\.cpuprofile$/, '.txt')}`);
-    }
+    if (profile && !profileOpen) await writeProfile(server, profileFile, rung.id, calls);
     const capacity = halfOf === 'cpu' ? 1e6 / Math.min(...Object.values(result.throughput).map((t) => t.serverCpuMicrosPerCall ?? Infinity)) : peak;
     const earlier = earlierRates?.get(rung.id);
     const rate = earlier ?? Math.max(10, Math.round(capacity / 2));
@@ -183,7 +193,8 @@ async function measure(rung: Rung): Promise<RungResult> {
     try {
       const cpu0 = cpuByRole(server);
       const t0 = performance.now();
-      const { value: o, loop } = await watchLoop(server, loopFile, warmupSeconds, () => openLoop(spec, LOAD_CORE, { realtime }));
+      const { value: o, loop } = await watchLoop(server, loopFile, warmupSeconds, () => openLoop(spec, LOAD_CORE, { realtime }), profileOpen);
+      if (profileOpen) await writeProfile(server, profileFile, rung.id, o.sent);
       // Server CPU over the whole run (warm-up included): per call, and the share of the server core it took.
       const used = cpuDelta(cpu0, cpuByRole(server));
       const cpu = [...used.values()].reduce((a, b) => a + b, 0);
