@@ -175,6 +175,22 @@ test('DELETE ends the session: 200, then 404; backend state and events are relea
   }
 });
 
+test('a DELETE that carries the usual JSON content type and no body still ends the session', async () => {
+  const app = await startApp({ backend: createEchoBackend() });
+  try {
+    const sid = await initSession(app.url);
+    const del = await fetch(app.url, { method: 'DELETE', headers: legacyHeaders(sid) });
+    assert.equal(del.status, 200, await del.text());
+    assert.equal(await app.stores.sessions.get(sid), undefined);
+    const sid2 = await initSession(app.url);
+    const garbled = await fetch(app.url, { method: 'DELETE', headers: legacyHeaders(sid2), body: 'not json' });
+    assert.equal(garbled.status, 400, 'a body that is there is still parsed');
+    assert.equal(((await garbled.json()) as { error: { code: number } }).error.code, -32700);
+  } finally {
+    await app.close();
+  }
+});
+
 test('server→client requests go out on the POST stream with a fresh id and the client\'s answer resolves them', async () => {
   const backend = createEchoBackend();
   const app = await startApp({ backend });

@@ -47,6 +47,17 @@ function tableEntryFor(error: FastifyError): HttpErrorSpec | undefined {
   }
 }
 
+/**
+ * A session DELETE carries no body. Clients that send their usual
+ * `Content-Type: application/json` with it anyway would otherwise meet
+ * fastify's JSON parser and a parse error for the empty body.
+ */
+function ignoreEmptyBodyType(request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  const h = request.headers;
+  if (h['transfer-encoding'] === undefined && (h['content-length'] === undefined || h['content-length'] === '0')) delete h['content-type'];
+  done();
+}
+
 /** Registers the MCP routes (call inside an encapsulated plugin). */
 export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions): Promise<void> {
   const { rt, policy, legacy, modern } = options;
@@ -188,7 +199,7 @@ export async function mcpRoutes(app: FastifyInstance, options: McpRouteOptions):
   app.route({
     method: 'DELETE',
     url: path,
-    onRequest,
+    onRequest: [ignoreEmptyBodyType, ...onRequest],
     preHandler,
     handler: async (request, reply) => (request.principal ? legacy.delete(request, reply, request.principal) : sendError(reply, HttpErrors.INTERNAL)),
   });
