@@ -59,6 +59,50 @@ export async function idleSessionCost(url: string, server: Started, n: number, h
   return out;
 }
 
+/**
+ * Session churn: `n` 2025-era sessions, each opened, used for one tool call
+ * and closed with DELETE, eight at a time; then what the process kept (RSS
+ * and live heap against the same figures after a warm-up round of another
+ * `n`). A store or map that kept a closed session, or a long-lived table that
+ * promoted its garbage, shows here. The warm-up is as long as the measured
+ * round because bounded per-session caches (event-id tags, parsed
+ * `initialize` objects, tracked session records: 4,096 entries each) and
+ * the JIT take a few thousand sessions to reach their steady size.
+ */
+export async function sessionChurn(url: string, server: Started, n: number, headers: Record<string, string> = {}): Promise<Figures> {
+  const lifecycle = async (): Promise<void> => {
+    const s = await legacySessionCall(url, headers);
+    const call = await fetch(url, { method: 'POST', headers: s.headers, body: s.body.replace('$ID', '2') });
+    const text = await call.text();
+    if (!call.ok || !text.includes(s.expect)) throw new Error(`session churn: call failed: HTTP ${call.status} ${text.slice(0, 200)}`);
+    const closed = await fetch(url, { method: 'DELETE', headers: s.headers });
+    const answer = await closed.text();
+    if (!closed.ok) throw new Error(`session churn: DELETE failed: HTTP ${closed.status} ${answer.slice(0, 200)}`);
+  };
+  const run = async (count: number): Promise<void> => {
+    let started = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (started++ < count) await lifecycle();
+      }),
+    );
+  };
+  await run(n);
+  const rss0 = rssBytes(server.child.pid!);
+  const live0 = await liveBytes(server);
+  const t0 = performance.now();
+  await run(n);
+  const seconds = (performance.now() - t0) / 1000;
+  const live1 = await liveBytes(server);
+  const rss1 = rssBytes(server.child.pid!);
+  return {
+    churnSessions: n,
+    churnSessionsPerSecond: Math.round(n / seconds),
+    churnRssGrowthMB: round((rss1 - rss0) / 2 ** 20, 1),
+    churnLiveHeapGrowthKB: Math.round((live1 - live0) / 1024),
+  };
+}
+
 /** Counts the commands Redis executes while it runs: top level (a client's round trip) vs inside scripts. */
 class Monitor {
   private sock: Socket;

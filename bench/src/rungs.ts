@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { growthOver, idleSessionCost, memFile, redisPerCall, resumeAfterLoss, type Figures, type Load } from './figures.ts';
+import { growthOver, idleSessionCost, sessionChurn, memFile, redisPerCall, resumeAfterLoss, type Figures, type Load } from './figures.ts';
 import { startHaproxy } from './haproxy.ts';
 import { legacySessionCall, legacyStatelessCall, modernCall, plainCall, type WireRequest } from './mcp-wire.ts';
 import { startAuthServer, type BenchAuthServer } from './oauth.ts';
@@ -275,7 +275,7 @@ export function ladder(h: Helpers): Rung[] {
       era: 'legacy',
       start: startBerth(echoManifest),
       request: (url) => legacySessionCall(url),
-      after: ({ url, server, quick }) => idleSessionCost(url, server, sessions(quick)),
+      after: async ({ url, server, quick }) => ({ ...(await idleSessionCost(url, server, sessions(quick))), ...(await sessionChurn(url, server, quick ? 500 : 20_000)) }),
     },
     {
       id: 'berth-redis-modern',
@@ -291,7 +291,7 @@ export function ladder(h: Helpers): Rung[] {
       era: 'legacy',
       start: withRedis(echoManifest, (r) => (redisLegacy = r)),
       request: (url) => legacySessionCall(url),
-      after: async (ctx) => ({ ...(await redisFigures(redisLegacy, ctx)), ...(await idleSessionCost(ctx.url, ctx.server, sessions(ctx.quick), {}, redisLegacy)) }),
+      after: async (ctx) => ({ ...(await redisFigures(redisLegacy, ctx)), ...(await idleSessionCost(ctx.url, ctx.server, sessions(ctx.quick), {}, redisLegacy)), ...(await sessionChurn(ctx.url, ctx.server, ctx.quick ? 500 : 20_000)) }),
     },
     {
       id: 'berth-secure-modern',
