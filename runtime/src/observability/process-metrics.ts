@@ -146,44 +146,40 @@ export function collectProcessMetrics(registry: Registry, prefix: string): void 
   const lagP99 = gauge('nodejs_eventloop_lag_p99_seconds', 'The 99th percentile of the recorded event loop delays.');
 
   const internals = process as Internals;
-  gauge(
+  /** A gauge per type of what `list` returns, and one of its length. */
+  const byType = (name: string, help: string, totalHelp: string, list: () => readonly unknown[], typeOf: (item: unknown) => string | undefined): void => {
+    gauge(
+      name,
+      help,
+      function () {
+        setCounts(this, countBy(list(), typeOf));
+      },
+      ['type'] as const,
+    );
+    gauge(`${name}_total`, totalHelp, function () {
+      this.set(list().length);
+    });
+  };
+  byType(
     'nodejs_active_resources',
     'Number of active resources that are currently keeping the event loop alive, grouped by async resource type.',
-    function () {
-      setCounts(this, countBy(process.getActiveResourcesInfo(), (r) => r as string));
-    },
-    ['type'] as const,
+    'Total number of active resources.',
+    () => process.getActiveResourcesInfo(),
+    (r) => r as string,
   );
-  gauge('nodejs_active_resources_total', 'Total number of active resources.', function () {
-    this.set(process.getActiveResourcesInfo().length);
-  });
-  if (typeof internals._getActiveHandles === 'function') {
-    const handles = () => internals._getActiveHandles!();
-    gauge(
-      'nodejs_active_handles',
-      'Number of active libuv handles grouped by handle type. Every handle type is C++ class name.',
-      function () {
-        setCounts(this, countBy(handles(), constructorName));
-      },
-      ['type'] as const,
+  const libuv = [
+    ['handles', 'handle', internals._getActiveHandles],
+    ['requests', 'request', internals._getActiveRequests],
+  ] as const;
+  for (const [kind, one, list] of libuv) {
+    if (typeof list !== 'function') continue;
+    byType(
+      `nodejs_active_${kind}`,
+      `Number of active libuv ${kind} grouped by ${one} type. Every ${one} type is C++ class name.`,
+      `Total number of active ${kind}.`,
+      () => list.call(process),
+      constructorName,
     );
-    gauge('nodejs_active_handles_total', 'Total number of active handles.', function () {
-      this.set(handles().length);
-    });
-  }
-  if (typeof internals._getActiveRequests === 'function') {
-    const requests = () => internals._getActiveRequests!();
-    gauge(
-      'nodejs_active_requests',
-      'Number of active libuv requests grouped by request type. Every request type is C++ class name.',
-      function () {
-        setCounts(this, countBy(requests(), constructorName));
-      },
-      ['type'] as const,
-    );
-    gauge('nodejs_active_requests_total', 'Total number of active requests.', function () {
-      this.set(requests().length);
-    });
   }
 
   const heapTotal = gauge('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', () => {
