@@ -16,6 +16,16 @@
  *   sampler: 8.8 → 4.6 MB per 5 s), and the full collections it caused set
  *   the open-loop p99 (26–33 ms with two full GCs in every 5 s window; 3.7–16
  *   ms with none without pretenuring) at the same CPU per call.
+ * - `--no-maglev-destroy-on-background`: when load starts, every function on
+ *   the request path becomes hot at once and Maglev compiles about 120 of
+ *   them. Finished jobs were handed to a background task for destruction,
+ *   which a busy process runs late: `--trace-zone-stats` showed their zones
+ *   piling up to 16 MB (4 MB with this flag), malloc memory that glibc may
+ *   keep resident after it is freed. The runtime's peak RSS on the stdio
+ *   bench rung moved less than its run-to-run spread (96–104 MB with the
+ *   flag, 96–103 MB without, over 1, 8 and 64 concurrent calls): the flag
+ *   bounds the warm-up's malloc peak, not the steady state. Freeing a job on
+ *   the main thread costs microseconds, once per compiled function.
  * - `--no-sparkplug`: V8's baseline compiler turns every function called a
  *   few times into machine code that stays in the code space, start-up and
  *   one-off code included. A server's request path is hot enough to reach
@@ -23,19 +33,8 @@
  *   RSS fell by about 3 MB (101.7–102.4 → 98.3–99.5 MB), and alternating
  *   A/B runs showed no CPU cost per call (modern in-memory 0.97×, stdio
  *   0.97×, both within noise).
- * - `--no-maglev`: V8's mid-tier compiler. When load starts, every function
- *   on the request path turns hot at once and Maglev compiles about 120 of
- *   them, each in a malloc'd zone (up to 16 MB of zones at the peak, memory
- *   glibc keeps resident), and keeps their code beside TurboFan's. Without
- *   it, hot functions go from the interpreter straight to TurboFan. On the
- *   stdio bench rung the runtime's peak RSS fell from 94.2–97.4 to
- *   90.0–91.3 MB, and held longer it no longer passes 100 MB (one connection
- *   for 60 s plus the open loop: 100.9 → 92.6 MB; 64 connections for 30 s:
- *   100.6 → 99.0 MB). Alternating A/B runs in steady state: CPU per call
- *   0.97× on berth-modern at 64 connections and 0.96× on berth-stdio; only
- *   the first seconds of load are slower, in the interpreter.
  */
-export const SERVER_NODE_FLAGS = Object.freeze(['--max-semi-space-size=4', '--no-allocation-site-pretenuring', '--no-sparkplug', '--no-maglev']);
+export const SERVER_NODE_FLAGS = Object.freeze(['--max-semi-space-size=4', '--no-allocation-site-pretenuring', '--no-maglev-destroy-on-background', '--no-sparkplug']);
 
 /**
  * Environment the launcher adds for the server (when not already set):

@@ -17,7 +17,7 @@ test('run and serve get the server heap flags; short commands get none', () => {
   assert.deepEqual(serverNodeFlags('serve', [], ''), [...SERVER_NODE_FLAGS]);
   assert.ok(SERVER_NODE_FLAGS.includes('--max-semi-space-size=4'));
   assert.ok(SERVER_NODE_FLAGS.includes('--no-allocation-site-pretenuring'));
-  assert.ok(SERVER_NODE_FLAGS.includes('--no-maglev'));
+  assert.ok(SERVER_NODE_FLAGS.includes('--no-maglev-destroy-on-background'));
   assert.ok(SERVER_NODE_FLAGS.includes('--no-sparkplug'));
   for (const command of ['validate', 'audit', 'install-package', '--help', undefined]) assert.deepEqual(serverNodeFlags(command), [], String(command));
 });
@@ -28,7 +28,7 @@ test('a flag the user already set wins, in either spelling and from NODE_OPTIONS
   assert.deepEqual(serverNodeFlags('serve', ['--max-semi-space-size=16']), others('--max-semi-space-size=4'));
   assert.deepEqual(serverNodeFlags('run', [], '--enable-source-maps  --max-semi-space-size=32'), others('--max-semi-space-size=4'));
   assert.deepEqual(serverNodeFlags('run', ['--allocation-site-pretenuring']), others('--no-allocation-site-pretenuring'), 'the negation of a flag is the same setting');
-  assert.deepEqual(serverNodeFlags('run', ['--allocation_site_pretenuring', '--max-semi-space-size=8', '--maglev', '--sparkplug']), []);
+  assert.deepEqual(serverNodeFlags('run', ['--allocation_site_pretenuring', '--max-semi-space-size=8', '--maglev_destroy_on_background', '--sparkplug']), []);
   assert.deepEqual(serverNodeFlags('run', ['--expose-gc'], '--enable-source-maps'), [...SERVER_NODE_FLAGS]);
 });
 
