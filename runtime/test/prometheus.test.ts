@@ -112,7 +112,8 @@ test('what Prometheus would reject is refused with the metric named', () => {
   assert.throws(() => new Counter({ name: 'ok_total', help: 'x', labelNames: ['bad-label'] }), /invalid label name "bad-label" on ok_total/);
   assert.throws(() => new Counter({ name: 'ok_total', help: 'x', labelNames: ['__reserved'] }), /invalid label name/);
   assert.throws(() => new Histogram({ name: 'h', help: 'x', labelNames: ['le'] }), /"le" is reserved/);
-  assert.throws(() => new Histogram({ name: 'h', help: 'x', buckets: [1, 1] }), /buckets must increase/);
+  assert.throws(() => new Histogram({ name: 'h', help: 'x', buckets: [1, 1], registers: [registry] }), /h: buckets must increase/);
+  assert.equal(registry.getSingleMetric('h'), undefined, 'a refused histogram joins no registry');
   const c = new Counter({ name: 'calls_total', help: 'x', labelNames: ['tool'] });
   assert.throws(() => c.inc({ tool: 'a' }, -1), /calls_total: a counter only goes up/);
   assert.throws(() => c.inc({ tool: 'a' }, Number.NaN), /only goes up/);

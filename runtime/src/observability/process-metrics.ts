@@ -105,8 +105,12 @@ export function collectProcessMetrics(registry: Registry, prefix: string): void 
 
   if (linux) {
     gauge('process_open_fds', 'Number of open file descriptors.', function () {
-      // Less the descriptor readdirSync itself held.
-      this.set(readdirSync('/proc/self/fd').length - 1);
+      try {
+        // Less the descriptor readdirSync itself held.
+        this.set(readdirSync('/proc/self/fd').length - 1);
+      } catch {
+        // Out of descriptors, say: the scrape keeps the last value rather than failing.
+      }
     });
     let maxFds: number | undefined;
     try {

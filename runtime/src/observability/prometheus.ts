@@ -213,18 +213,25 @@ export interface HistogramOptions<L extends string> extends MetricOptions<L, His
   buckets?: readonly number[];
 }
 
+/** The upper bounds of a histogram's buckets (`+Inf` implied), or an error naming the metric. */
+function histogramBuckets<L extends string>(options: HistogramOptions<L>): readonly number[] {
+  if ((options.labelNames ?? []).includes('le' as L)) throw new Error(`${options.name}: "le" is reserved for buckets`);
+  const buckets = [...(options.buckets ?? DEFAULT_BUCKETS)].filter((b) => b !== Infinity);
+  for (let i = 1; i < buckets.length; i++) {
+    if (!(buckets[i]! > buckets[i - 1]!)) throw new Error(`${options.name}: buckets must increase`);
+  }
+  return buckets;
+}
+
 /** Observations counted into buckets, with their sum and count. */
 export class Histogram<L extends string = string> extends Metric<L, HistogramSeries<L>> {
   readonly type = 'histogram';
   readonly buckets: readonly number[];
 
   constructor(options: HistogramOptions<L>) {
+    // Checked before the base constructor registers the metric: a refused histogram joins no registry.
+    const buckets = histogramBuckets(options);
     super(options as MetricOptions<L, never>);
-    if ((options.labelNames ?? []).includes('le' as L)) throw new Error(`${options.name}: "le" is reserved for buckets`);
-    const buckets = [...(options.buckets ?? DEFAULT_BUCKETS)].filter((b) => b !== Infinity);
-    for (let i = 1; i < buckets.length; i++) {
-      if (!(buckets[i]! > buckets[i - 1]!)) throw new Error(`${options.name}: buckets must increase`);
-    }
     this.buckets = buckets;
   }
 
