@@ -12,7 +12,8 @@
 // warm-up, default 4), --connections a,b,
 // --profile (a CPU profile of the first server process over the closed-loop
 // runs, summarized next to the results), --profile-open (the same over the
-// open-loop run's measured window, where the latency is taken), --out DIR, --rt (the open-loop run with
+// open-loop run's measured window, where the latency is taken), --out DIR,
+// --rt (the open-loop run with
 // the server and the generator on real-time priority, SCHED_FIFO, so other
 // work on a shared machine cannot add its scheduling delays to the tail; the
 // closed-loop runs stay ordinary), --half-of cpu (the open-loop rate from the
@@ -138,9 +139,9 @@ async function watchLoop<T>(server: System, file: string, afterSeconds: number, 
   }
 }
 
-/** Stops the server's CPU profile (the second SIGWINCH) unless already sent, waits for it and writes its summary beside it. */
-async function writeProfile(server: System, file: string, rungId: string, calls: number, stop = !profileOpen): Promise<void> {
-  if (stop) server.child.kill('SIGWINCH');
+/** Stops the server's CPU profile (the second SIGWINCH; watchLoop sends it for --profile-open), waits for it and writes its summary beside it. */
+async function writeProfile(server: System, file: string, rungId: string, calls: number): Promise<void> {
+  if (!profileOpen) server.child.kill('SIGWINCH');
   for (let i = 0; i < 100 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 100));
   await new Promise((r) => setTimeout(r, 300));
   const summary = renderSummary(summarizeProfile(file), 40, calls);

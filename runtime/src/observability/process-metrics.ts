@@ -35,6 +35,15 @@ export function maxOpenFiles(text: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/** This process's open-files limit, if /proc says. */
+function readMaxOpenFiles(): number | undefined {
+  try {
+    return maxOpenFiles(readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 function countBy(items: readonly unknown[], name: (item: unknown) => string | undefined): Map<string, number> {
   const counts = new Map<string, number>();
   for (const item of items) {
@@ -112,16 +121,10 @@ export function collectProcessMetrics(registry: Registry, prefix: string): void 
         // Out of descriptors, say: the scrape keeps the last value rather than failing.
       }
     });
-    let maxFds: number | undefined;
-    try {
-      maxFds = maxOpenFiles(readFileSync('/proc/self/limits', 'utf8'));
-    } catch {
-      maxFds = undefined;
-    }
+    const maxFds = readMaxOpenFiles();
     if (maxFds !== undefined) {
-      const max = maxFds;
       gauge('process_max_fds', 'Maximum number of open file descriptors.', function () {
-        this.set(max);
+        this.set(maxFds);
       });
     }
   }
@@ -132,22 +135,20 @@ export function collectProcessMetrics(registry: Registry, prefix: string): void 
     const start = process.hrtime.bigint();
     await new Promise<void>((resolve) => setImmediate(resolve));
     lag.set(Number(process.hrtime.bigint() - start) / 1e9);
-    lagMin.set(delay.min / 1e9);
-    lagMax.set(delay.max / 1e9);
-    lagMean.set(delay.mean / 1e9);
-    lagStddev.set(delay.stddev / 1e9);
-    lagP50.set(delay.percentile(50) / 1e9);
-    lagP90.set(delay.percentile(90) / 1e9);
-    lagP99.set(delay.percentile(99) / 1e9);
+    for (const [stat, read] of delayStats) stat.set(read() / 1e9);
     delay.reset();
   });
-  const lagMin = gauge('nodejs_eventloop_lag_min_seconds', 'The minimum recorded event loop delay.');
-  const lagMax = gauge('nodejs_eventloop_lag_max_seconds', 'The maximum recorded event loop delay.');
-  const lagMean = gauge('nodejs_eventloop_lag_mean_seconds', 'The mean of the recorded event loop delays.');
-  const lagStddev = gauge('nodejs_eventloop_lag_stddev_seconds', 'The standard deviation of the recorded event loop delays.');
-  const lagP50 = gauge('nodejs_eventloop_lag_p50_seconds', 'The 50th percentile of the recorded event loop delays.');
-  const lagP90 = gauge('nodejs_eventloop_lag_p90_seconds', 'The 90th percentile of the recorded event loop delays.');
-  const lagP99 = gauge('nodejs_eventloop_lag_p99_seconds', 'The 99th percentile of the recorded event loop delays.');
+  const delayStats = (
+    [
+      ['min', 'The minimum recorded event loop delay.', () => delay.min],
+      ['max', 'The maximum recorded event loop delay.', () => delay.max],
+      ['mean', 'The mean of the recorded event loop delays.', () => delay.mean],
+      ['stddev', 'The standard deviation of the recorded event loop delays.', () => delay.stddev],
+      ['p50', 'The 50th percentile of the recorded event loop delays.', () => delay.percentile(50)],
+      ['p90', 'The 90th percentile of the recorded event loop delays.', () => delay.percentile(90)],
+      ['p99', 'The 99th percentile of the recorded event loop delays.', () => delay.percentile(99)],
+    ] as const
+  ).map(([stat, help, read]) => [gauge(`nodejs_eventloop_lag_${stat}_seconds`, help), read] as const);
 
   const internals = process as Internals;
   /** A gauge per type of what `list` returns, and one of its length. */

@@ -98,8 +98,11 @@ abstract class Metric<L extends string, S extends { labels: Labels<L> }> {
     for (const registry of options.registers ?? []) registry.register(this as unknown as AnyMetric);
   }
 
-  /** The series for `labels`, created by `create` on first use. */
-  protected seriesOf(labels: Labels<L> | undefined, create: (labels: Labels<L>) => S): S {
+  /** A new, empty series for `labels` (a copy the metric owns). */
+  protected abstract newSeries(labels: Labels<L>): S;
+
+  /** The series for `labels`, created on first use. */
+  protected seriesOf(labels: Labels<L> | undefined): S {
     const key = this.keyOf(labels);
     let s = this.series.get(key);
     if (s === undefined) {
@@ -107,7 +110,7 @@ abstract class Metric<L extends string, S extends { labels: Labels<L> }> {
       for (const name in own) {
         if (!this.labelNames.includes(name)) throw new Error(`label "${name}" is not one of ${this.name}'s labels (${this.labelNames.join(', ') || 'none'})`);
       }
-      s = create(own);
+      s = this.newSeries(own);
       this.series.set(key, s);
     }
     return s;
@@ -115,10 +118,10 @@ abstract class Metric<L extends string, S extends { labels: Labels<L> }> {
 
   private keyOf(labels: Labels<L> | undefined): string {
     const names = this.labelNames;
-    if (labels === undefined || names.length === 0) return '';
+    if (names.length === 0) return '';
     let key = '';
     for (let i = 0; i < names.length; i++) {
-      const value = labels[names[i]!];
+      const value = labels?.[names[i]!];
       // \u0001 keeps a missing label apart from an empty one.
       key += value === undefined ? '\u0001\u0000' : `${value}\u0000`;
     }
@@ -145,9 +148,15 @@ interface ValueSeries<L extends string> {
   value: number;
 }
 
+/** `inc(labels, value)` / `inc(value)`: the labels part of the arguments. */
+const labelsArg = <L extends string>(labels: Labels<L> | number | undefined): Labels<L> | undefined => (typeof labels === 'number' ? undefined : labels);
+
+/** The value part of the same arguments, `fallback` when none is given. */
+const valueArg = (labels: object | number | undefined, value: number | undefined, fallback: number): number => (typeof labels === 'number' ? labels : (value ?? fallback));
+
 abstract class ValueMetric<L extends string> extends Metric<L, ValueSeries<L>> {
-  protected at(labels: Labels<L> | undefined): ValueSeries<L> {
-    return this.seriesOf(labels, (own) => ({ labels: own, value: 0 }));
+  protected newSeries(labels: Labels<L>): ValueSeries<L> {
+    return { labels, value: 0 };
   }
 
   snapshot(): MetricSnapshot {
@@ -167,9 +176,9 @@ export class Counter<L extends string = string> extends ValueMetric<L> {
 
   /** Adds `value` (default 1) to the series of `labels`. */
   inc(labels?: Labels<L> | number, value?: number): void {
-    const [l, v] = typeof labels === 'number' ? [undefined, labels] : [labels, value ?? 1];
+    const v = valueArg(labels, value, 1);
     if (!(v >= 0)) throw new Error(`${this.name}: a counter only goes up (got ${v})`);
-    this.at(l).value += v;
+    this.seriesOf(labelsArg(labels)).value += v;
   }
 }
 
@@ -183,20 +192,17 @@ export class Gauge<L extends string = string> extends ValueMetric<L> {
 
   /** Sets the series of `labels` (or the unlabelled series) to `value`. */
   set(labels: Labels<L> | number, value?: number): void {
-    if (typeof labels === 'number') this.at(undefined).value = labels;
-    else this.at(labels).value = value ?? 0;
+    this.seriesOf(labelsArg(labels)).value = valueArg(labels, value, 0);
   }
 
   /** Adds `value` (default 1). */
   inc(labels?: Labels<L> | number, value?: number): void {
-    const [l, v] = typeof labels === 'number' ? [undefined, labels] : [labels, value ?? 1];
-    this.at(l).value += v;
+    this.seriesOf(labelsArg(labels)).value += valueArg(labels, value, 1);
   }
 
   /** Subtracts `value` (default 1). */
   dec(labels?: Labels<L> | number, value?: number): void {
-    const [l, v] = typeof labels === 'number' ? [undefined, labels] : [labels, value ?? 1];
-    this.at(l).value -= v;
+    this.seriesOf(labelsArg(labels)).value -= valueArg(labels, value, 1);
   }
 }
 
@@ -235,10 +241,14 @@ export class Histogram<L extends string = string> extends Metric<L, HistogramSer
     this.buckets = buckets;
   }
 
+  protected newSeries(labels: Labels<L>): HistogramSeries<L> {
+    return { labels, counts: new Float64Array(this.buckets.length), sum: 0, count: 0 };
+  }
+
   /** Counts `value` into the series of `labels`. */
   observe(labels: Labels<L> | number, value?: number): void {
-    const [l, v] = typeof labels === 'number' ? [undefined, labels] : [labels, value ?? 0];
-    const s = this.seriesOf(l, (own) => ({ labels: own, counts: new Float64Array(this.buckets.length), sum: 0, count: 0 }));
+    const v = valueArg(labels, value, 0);
+    const s = this.seriesOf(labelsArg(labels));
     const bounds = this.buckets;
     for (let i = 0; i < bounds.length; i++) {
       if (v <= bounds[i]!) {
