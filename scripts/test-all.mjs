@@ -32,6 +32,21 @@ function run(cmd, args, opts = {}) {
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failures = [];
+const failureDetails = [];
+
+/**
+ * The spec reporter's "failing tests" section of a step without stack frames,
+ * repeated at the very end so that a log cut to its last lines still says why.
+ */
+function failingSummary(name, text) {
+  const at = text.lastIndexOf('✖ failing tests:');
+  if (at < 0) return [];
+  const lines = text.slice(at).split('\n').filter((l) => l.trim() !== '' && !/^\s+at /.test(l) && !/^test at /.test(l));
+  const seen = new Set();
+  const kept = lines.filter((l) => (seen.has(l) ? false : (seen.add(l), true)));
+  const cap = 80;
+  return [`--- ${name} ---`, ...kept.slice(0, cap), ...(kept.length > cap ? [`… ${kept.length - cap} more lines in the ${name} output above`] : [])];
+}
 const started = Date.now();
 
 if (process.env.BERTH_SKIP_DEPS !== '1') {
@@ -58,11 +73,13 @@ for (const [ws, script] of steps) {
   totals.passed += pass; totals.failed += fail; totals.skipped += skip;
   if (res.code !== 0) {
     failures.push(name);
+    failureDetails.push(...failingSummary(name, res.text));
     if (fail === 0) totals.failed += 1; // a crash outside a test still counts
   }
   process.stdout.write(`=== ${name}: ${pass} passed, ${fail} failed (${((Date.now() - t0) / 1000).toFixed(0)} s) ===\n`);
 }
 
+if (failureDetails.length) process.stdout.write(`\nwhy the failing tests failed:\n${failureDetails.join('\n')}\n`);
 process.stdout.write(`\ntotal time ${((Date.now() - started) / 1000).toFixed(0)} s${failures.length ? `; failed: ${failures.join(', ')}` : ''}\n`);
 process.stdout.write(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
 process.exit(failures.length ? 1 : 0);

@@ -4,27 +4,17 @@
  * in a temp dir, stopped (and the dir removed) by `stop()`.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { freePort } from './free-port.ts';
+
 const exec = promisify(execFile);
 
-/** A free TCP port on 127.0.0.1 (the OS picks; a tiny reuse race is accepted). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Sends one inline command over RESP and returns the raw reply (for readiness checks without a client library). */
 export function rawCommand(port: number, command: string, timeoutMs = 1000): Promise<string> {
@@ -84,18 +74,40 @@ export interface StartRedisOptions {
   port?: number;
   extraArgs?: string[];
   dir?: string;
+  /** Enables Cluster mode with a bus port of its own, chosen with the data port. */
+  cluster?: boolean;
+}
+
+/** The last lines of a server's log file, for an error that says why it did not start. */
+function logTail(file: string, lines = 12): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log file)';
+  }
 }
 
 /** Starts a standalone redis-server without persistence. */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisProcess> {
-  const port = opts.port ?? (await freePort());
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'berth-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', join(dir, `redis-${port}.log`), ...(opts.extraArgs ?? [])];
+  let port = 0;
+  let args: string[] = [];
+  const choosePorts = async () => {
+    port = opts.port ?? (await freePort());
+    const bus = opts.cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-port', String(await freePort())] : [];
+    args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--daemonize', 'no', '--logfile', join(dir, `redis-${port}.log`), ...bus, ...(opts.extraArgs ?? [])];
+  };
   let child: ChildProcess | undefined;
   const launch = async () => {
-    child = spawn('redis-server', args, { stdio: 'ignore' });
-    child.unref();
-    await waitFor(async () => (await rawCommand(port, 'PING')).startsWith('+PONG'), `redis-server on ${port}`);
+    const c = spawn('redis-server', args, { stdio: 'ignore' });
+    child = c;
+    c.unref();
+    // A server that cannot bind its ports exits at once: say so with its log instead of waiting out the PING deadline.
+    const died = new Promise<never>((_, reject) =>
+      c.once('exit', (code, signal) => reject(new Error(`redis-server on ${port} exited (${signal ?? code}) while starting:\n${logTail(join(dir, `redis-${port}.log`))}`))),
+    );
+    died.catch(() => {});
+    await Promise.race([died, waitFor(async () => (await rawCommand(port, 'PING')).startsWith('+PONG'), `redis-server on ${port}`)]);
   };
   const halt = async () => {
     const c = child;
@@ -111,7 +123,20 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisPro
     await exited;
     clearTimeout(t);
   };
-  await launch();
+  // Ports chosen here can still be taken before the server binds them; fresh ones get two more tries.
+  for (let attempt = 1; ; attempt++) {
+    await choosePorts();
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      await halt();
+      if (opts.port !== undefined || attempt === 3) {
+        if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+        throw err;
+      }
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -137,17 +162,29 @@ export interface RedisClusterProcess {
   stop(): Promise<void>;
 }
 
-/** Starts 6 cluster-enabled servers and joins them with `redis-cli --cluster create --cluster-replicas 1`. */
+/**
+ * Starts 6 cluster-enabled servers and joins them with `redis-cli --cluster create --cluster-replicas 1`.
+ * A Cluster that does not form is started once more on fresh ports, after the first reason is written to stderr.
+ */
 export async function startRedisCluster(size = 6): Promise<RedisClusterProcess> {
+  try {
+    return await formRedisCluster(size);
+  } catch (err) {
+    process.stderr.write(`# the Redis Cluster did not form, starting it again on fresh ports: ${(err as Error).message}\n`);
+    return formRedisCluster(size);
+  }
+}
+
+async function formRedisCluster(size: number): Promise<RedisClusterProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-redis-cluster-'));
   const nodes: RedisProcess[] = [];
   try {
     for (let i = 0; i < size; i++) {
-      const busPort = await freePort();
       nodes.push(
         await startRedis({
           dir,
-          extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--cluster-node-timeout', '2000', '--cluster-port', String(busPort)],
+          cluster: true,
+          extraArgs: ['--cluster-node-timeout', '2000'],
         }),
       );
     }
@@ -170,9 +207,12 @@ export async function startRedisCluster(size = 6): Promise<RedisClusterProcess> 
       },
     };
   } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    const cliOutput = [e.stdout, e.stderr].filter(Boolean).join('\n').trim().split('\n').slice(-15).join('\n');
+    const logs = nodes.map((n) => `--- redis-${n.port}.log\n${logTail(join(dir, `redis-${n.port}.log`), 6)}`).join('\n');
     await Promise.all(nodes.map((n) => n.halt()));
     rmSync(dir, { recursive: true, force: true });
-    throw err;
+    throw new Error(`${e.message}${cliOutput ? `\nredis-cli:\n${cliOutput}` : ''}\n${logs}`, { cause: err });
   }
 }
 
