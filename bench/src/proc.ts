@@ -2,7 +2,10 @@
 // port announcement, read RSS, stop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../runtime/test/helpers/free-port.ts';
+
+/** Ports for child servers: see free-port.ts for why they come from below the ephemeral range. */
+export { freePort };
 
 export interface Started {
   port: number;
@@ -21,18 +24,6 @@ const hasTaskset = (() => {
 /** A command line, pinned to `core` with taskset where available. */
 export function pinned(core: number | undefined, cmd: string, args: string[]): [string, string[]] {
   return core === undefined || !hasTaskset ? [cmd, args] : ['taskset', ['-c', String(core), cmd, ...args]];
-}
-
-/** A free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone (at once if it already is). */

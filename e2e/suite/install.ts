@@ -7,13 +7,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { exec, until, type Kube } from './kube.ts';
 import { splitImage, type SuiteOptions } from './options.ts';
+import { freePort } from '../../runtime/test/helpers/free-port.ts';
+
+/** Ports for child servers: see free-port.ts for why they come from below the ephemeral range. */
+export { freePort };
 
 export interface Release {
   name: string;
@@ -40,18 +43,6 @@ export function chartValues(o: SuiteOptions, release: Release, tenantNamespace: 
     audit: { enabled: inCluster },
     dashboards: { enabled: true },
   };
-}
-
-/** A free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolvePort(port));
-    });
-  });
 }
 
 /** `helm install` with the suite's values; `--wait` for the operator (and bundled Redis) to be ready. */

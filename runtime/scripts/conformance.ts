@@ -7,8 +7,8 @@
  *   npm run conformance            (from the repository root)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { freePort } from '../test/helpers/free-port.ts';
 
 const repo = resolve(import.meta.dirname, '..', '..');
 const berthBin = join(repo, 'runtime', 'bin', 'berth.mjs');
@@ -35,17 +35,6 @@ export interface ConformanceReport {
   /** Berth's log lines (for diagnosing failures). */
   serverLog: string[];
   ok: boolean;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const s = createServer();
-    s.on('error', fail);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => done(port));
-    });
-  });
 }
 
 async function waitReady(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {

@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +15,10 @@ import { ensureCluster, freshNamespace, waitFor, type TestCluster } from '../../
 import { operatorConfig, type OperatorConfigInput } from '../../src/config.ts';
 import { KubeClient } from '../../src/kube/client.ts';
 import { startOperator, type OperatorHandle, type StartOptions } from '../../src/main.ts';
+import { freePort } from '../../../runtime/test/helpers/free-port.ts';
+
+/** Ports for child servers: see free-port.ts for why they come from below the ephemeral range. */
+export { freePort };
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..', '..');
 export { freshNamespace, waitFor };
@@ -40,18 +43,6 @@ export function clusterWithCrd(): Promise<TestCluster> {
 export function kubeClient(cluster: TestCluster): KubeClient {
   const kc: KubeConfig = cluster.kubeConfig();
   return new KubeClient(kc);
-}
-
-/** A free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolvePort(port));
-    });
-  });
 }
 
 export interface RedisServer {
