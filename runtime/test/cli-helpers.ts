@@ -45,10 +45,12 @@ export interface RunningBerth {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; ms: number }>;
 }
 
-/** Starts a long-running berth command and waits for its "listening" log line. */
-export function startBerth(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<RunningBerth> {
+/** Starts a long-running berth command (on the `cpus` list given, as taskset takes it) and waits for its "listening" log line. */
+export function startBerth(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; cpus?: string } = {}): Promise<RunningBerth> {
   return new Promise((resolveStart, reject) => {
-    const child = spawn(process.execPath, [berthBin, ...args], { cwd: opts.cwd ?? repoRoot, env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    // taskset execs the command, so the child's pid is berth's own.
+    const [cmd, argv] = opts.cpus === undefined ? [process.execPath, [berthBin, ...args]] : ['taskset', ['-c', opts.cpus, process.execPath, berthBin, ...args]];
+    const child = spawn(cmd, argv, { cwd: opts.cwd ?? repoRoot, env: childEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     let exited: { code: number | null } | undefined;
     const exitWaiters: Array<() => void> = [];

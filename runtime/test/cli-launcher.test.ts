@@ -9,27 +9,60 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVER_ENV, SERVER_NODE_FLAGS, serverEnv, serverNodeFlags } from '../bin/node-flags.mjs';
-import { repoRoot, runBerth } from './cli-helpers.ts';
+import { readFileSync } from 'node:fs';
+import { ONE_CPU_NODE_FLAGS, SERVER_ENV, SERVER_NODE_FLAGS, allowedCpus, serverEnv, serverNodeFlags } from '../bin/node-flags.mjs';
+import { repoRoot, runBerth, startBerth } from './cli-helpers.ts';
 
 test('run and serve get the server heap flags; short commands get none', () => {
-  assert.deepEqual(serverNodeFlags('run'), [...SERVER_NODE_FLAGS]);
-  assert.deepEqual(serverNodeFlags('serve', [], ''), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(serverNodeFlags('run', [], '', 2), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(serverNodeFlags('serve', [], '', 2), [...SERVER_NODE_FLAGS]);
   assert.ok(SERVER_NODE_FLAGS.includes('--max-semi-space-size=4'));
   assert.ok(SERVER_NODE_FLAGS.includes('--no-allocation-site-pretenuring'));
   assert.ok(SERVER_NODE_FLAGS.includes('--no-maglev-destroy-on-background'));
   assert.ok(SERVER_NODE_FLAGS.includes('--no-sparkplug'));
-  for (const command of ['validate', 'audit', 'install-package', '--help', undefined]) assert.deepEqual(serverNodeFlags(command), [], String(command));
+  for (const command of ['validate', 'audit', 'install-package', '--help', undefined]) assert.deepEqual(serverNodeFlags(command, [], '', 1), [], String(command));
+});
+
+test('on one allowed CPU the server also scavenges on its main thread; on more, or when unknown, it does not', () => {
+  assert.deepEqual(ONE_CPU_NODE_FLAGS, ['--no-parallel-scavenge']);
+  assert.deepEqual(serverNodeFlags('run', [], '', 1), [...SERVER_NODE_FLAGS, '--no-parallel-scavenge']);
+  assert.deepEqual(serverNodeFlags('serve', [], '', 4), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(serverNodeFlags('serve', [], '', undefined), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(serverNodeFlags('run', ['--parallel_scavenge'], '', 1), [...SERVER_NODE_FLAGS], "the user's own setting wins");
+  const status = (list: string) => `Name:\tnode\nCpus_allowed:\tff\nCpus_allowed_list:\t${list}\nMems_allowed_list:\t0\n`;
+  assert.equal(allowedCpus(status('3')), 1);
+  assert.equal(allowedCpus(status('0-1')), 2);
+  assert.equal(allowedCpus(status('0-3,8,10-11')), 7);
+  assert.equal(allowedCpus(status('0-x')), undefined);
+  assert.equal(allowedCpus('Name:\tnode\n'), undefined);
+});
+
+test('berth run pinned to one CPU execs its server with --no-parallel-scavenge, unpinned without', async () => {
+  const hello = join(repoRoot, 'examples', 'hello', 'mcpserver.yaml');
+  const cmdlineOf = async (cpus: string | undefined) => {
+    const berth = await startBerth(['run', '-f', hello, '--port', '0', '--host', '127.0.0.1'], cpus === undefined ? {} : { cpus });
+    try {
+      return readFileSync(`/proc/${berth.child.pid}/cmdline`, 'utf8').split('\0');
+    } finally {
+      assert.equal((await berth.stop()).code, 0, berth.lines.join('\n'));
+    }
+  };
+  const pinned = await cmdlineOf('0');
+  assert.ok(pinned.includes('--no-parallel-scavenge'), pinned.join(' '));
+  assert.ok(pinned.includes('--no-sparkplug'), pinned.join(' '));
+  const free = await cmdlineOf(undefined);
+  assert.ok(free.includes('--no-sparkplug'), free.join(' '));
+  assert.equal(free.includes('--no-parallel-scavenge'), (allowedCpus() ?? 0) === 1, free.join(' '));
 });
 
 test('a flag the user already set wins, in either spelling and from NODE_OPTIONS', () => {
-  assert.deepEqual(serverNodeFlags('serve', ['--max_semi_space_size=16']), SERVER_NODE_FLAGS.filter((f) => !f.startsWith('--max-semi')));
+  assert.deepEqual(serverNodeFlags('serve', ['--max_semi_space_size=16'], '', 2), SERVER_NODE_FLAGS.filter((f) => !f.startsWith('--max-semi')));
   const others = (flag: string) => SERVER_NODE_FLAGS.filter((f) => f !== flag);
-  assert.deepEqual(serverNodeFlags('serve', ['--max-semi-space-size=16']), others('--max-semi-space-size=4'));
-  assert.deepEqual(serverNodeFlags('run', [], '--enable-source-maps  --max-semi-space-size=32'), others('--max-semi-space-size=4'));
-  assert.deepEqual(serverNodeFlags('run', ['--allocation-site-pretenuring']), others('--no-allocation-site-pretenuring'), 'the negation of a flag is the same setting');
-  assert.deepEqual(serverNodeFlags('run', ['--allocation_site_pretenuring', '--max-semi-space-size=8', '--maglev_destroy_on_background', '--sparkplug']), []);
-  assert.deepEqual(serverNodeFlags('run', ['--expose-gc'], '--enable-source-maps'), [...SERVER_NODE_FLAGS]);
+  assert.deepEqual(serverNodeFlags('serve', ['--max-semi-space-size=16'], '', 2), others('--max-semi-space-size=4'));
+  assert.deepEqual(serverNodeFlags('run', [], '--enable-source-maps  --max-semi-space-size=32', 2), others('--max-semi-space-size=4'));
+  assert.deepEqual(serverNodeFlags('run', ['--allocation-site-pretenuring'], '', 2), others('--no-allocation-site-pretenuring'), 'the negation of a flag is the same setting');
+  assert.deepEqual(serverNodeFlags('run', ['--allocation_site_pretenuring', '--max-semi-space-size=8', '--maglev_destroy_on_background', '--sparkplug'], '', 2), []);
+  assert.deepEqual(serverNodeFlags('run', ['--expose-gc'], '--enable-source-maps', 2), [...SERVER_NODE_FLAGS]);
 });
 
 test('run and serve get MALLOC_ARENA_MAX=2 unless the environment sets it; short commands get nothing', () => {
