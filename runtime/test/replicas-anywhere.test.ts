@@ -3,7 +3,8 @@
  * on whichever replica receives them (no hop to the owner). What the session
  * still shares crosses replicas: a client's answer to an elicitation and a
  * cancel reach the replica running the call, a log level set through one
- * replica filters calls on another, and the owner keeps fanning out change
+ * replica filters calls on another, a DELETE stops the session's calls
+ * wherever they run, and the owner keeps fanning out change
  * notifications for a session whose traffic all goes elsewhere. Three real
  * runtime processes on one real Redis.
  */
@@ -58,6 +59,20 @@ test('a cancel sent to another replica stops the call, and no response is sent f
   assert.equal(cancel.status, 202);
   assert.deepEqual(await reader.rest(10_000), [], 'the stream closes without a response');
   assert.ok(Date.now() - started < 10_000, 'well before the tool would have answered by itself (20 s)');
+});
+
+test('a DELETE through the owner stops the session\'s call running on another replica, and its stream closes', async () => {
+  const sid = await initSession(url(a));
+  const started = Date.now();
+  const reader = new SseReader(await post(b, sid, call('d-1', 'wait_abort')));
+  assert.equal((await reader.next())?.data, '', 'priming: the call is running');
+  const deleted = await fetch(url(a), { method: 'DELETE', headers: legacyHeaders(sid) });
+  assert.equal(deleted.status, 200);
+  assert.deepEqual(await reader.rest(10_000), [], 'the stream closes without a response');
+  assert.ok(Date.now() - started < 10_000, 'well before the tool would have answered by itself (20 s)');
+  const after = await post(c, sid, call('d-2', 'wait_abort'));
+  assert.equal(after.status, 404, 'the session is gone on every replica');
+  await after.body?.cancel();
 });
 
 test('a log level set through one replica filters the log lines of a call on another', async () => {

@@ -1,7 +1,8 @@
 /**
  * Signals to a legacy session's exchanges, which may run on any replica when
  * the backend keeps nothing per session: a client's answer to a server→client
- * request and a `notifications/cancelled`. The replica that receives one
+ * request, a `notifications/cancelled`, and the end of the session (a DELETE),
+ * which stops every exchange and stream the session still has anywhere. The replica that receives one
  * applies it when the exchange runs there and otherwise publishes it on the
  * McpServer's signal channel, where the replica running the exchange picks it
  * up. Both are rare, so a broadcast costs less than recording where every
@@ -15,7 +16,8 @@ import { createReplicaChannel, type ReplicaChannel } from '../store/redis/replic
 
 export type SessionSignal =
   | { kind: 'response'; session: string; message: JsonRpcResponse }
-  | { kind: 'cancel'; session: string; requestId: RequestId; reason?: string };
+  | { kind: 'cancel'; session: string; requestId: RequestId; reason?: string }
+  | { kind: 'end'; session: string };
 
 /** Sends signals to every other replica and receives theirs. */
 export type SessionSignals = ReplicaChannel<SessionSignal>;
@@ -38,6 +40,7 @@ export function parseSignal(text: string): { origin: string; signal: SessionSign
   }
   const s = v.s as Partial<SessionSignal> | undefined;
   if (typeof v.o !== 'string' || !s || typeof s !== 'object' || typeof s.session !== 'string') return undefined;
+  if (s.kind === 'end') return { origin: v.o, signal: { kind: 'end', session: s.session } };
   if (s.kind === 'cancel' && isId(s.requestId) && (s.reason === undefined || typeof s.reason === 'string')) return { origin: v.o, signal: s as SessionSignal };
   if (s.kind === 'response') {
     const m = s.message as Partial<JsonRpcResponse> | undefined;

@@ -338,6 +338,7 @@ export class LegacySessions implements ClientRequestChannel {
   /** Applies another replica's signal to an exchange running here. */
   private onSignal(signal: SessionSignal): void {
     if (signal.kind === 'response') this.resolveClientResponse(signal.session, signal.message);
+    else if (signal.kind === 'end') this.endHere(signal.session);
     else this.rt.tracker.find(signal.session, signal.requestId)?.cancel(signal.reason ?? 'cancelled by the client');
   }
 
@@ -443,15 +444,22 @@ export class LegacySessions implements ClientRequestChannel {
     return reply.code(200).send();
   }
 
-  /** Ends a session everywhere: exchanges, streams, records, events, backend state. */
+  /** Ends a session everywhere: exchanges and streams on every replica, records, events, backend state. */
   async endSession(sessionId: string): Promise<void> {
     const rt = this.rt;
-    for (const exchange of rt.tracker.ofSession(sessionId)) exchange.cancel('session ended');
+    this.endHere(sessionId);
+    // Its calls may run on other replicas (servesAnywhere): they stop too, not when their tool finishes.
+    if (rt.cluster?.servesAnywhere) rt.cluster.signal({ kind: 'end', session: sessionId });
+    const results = await Promise.allSettled([rt.sessions.delete(sessionId), rt.events.deleteSession(sessionId), rt.backend.closeSession(sessionId)]);
+    for (const r of results) if (r.status === 'rejected') rt.logger.warn({ err: r.reason, session: sessionId }, 'Cleaning up a session failed');
+  }
+
+  /** Stops what a session has on this replica: its exchanges, GET stream and resumed streams. */
+  private endHere(sessionId: string): void {
+    for (const exchange of this.rt.tracker.ofSession(sessionId)) exchange.cancel('session ended');
     this.getStreams.get(sessionId)?.end();
     for (const live of this.streams.values()) if (live.sessionId === sessionId) live.conn?.end();
     this.owned.delete(sessionId);
-    const results = await Promise.allSettled([rt.sessions.delete(sessionId), rt.events.deleteSession(sessionId), rt.backend.closeSession(sessionId)]);
-    for (const r of results) if (r.status === 'rejected') rt.logger.warn({ err: r.reason, session: sessionId }, 'Cleaning up a session failed');
   }
 
   // ---------------------------------------------------------------- sessions
