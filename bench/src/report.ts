@@ -105,6 +105,18 @@ interface Aim {
 }
 
 /** Evaluates the aims of TARGETS.md on a report (undefined = not measured in this run). */
+/**
+ * Why the stdio rung is outside the p99 aim, with its figures: its calls wait
+ * on the published server it hosts (its own pauses and scheduling), which
+ * the runtime's blocked-loop figure separates from the runtime's share.
+ */
+function stdioTail(r: RungResult | undefined): string {
+  const o = r?.openLoop;
+  if (!o) return '';
+  const blocked = o.server?.loopDelayMs?.p99;
+  return ` Not counted: berth-stdio, ${fmt(o.p99, 2)} ms, whose calls wait on the stdio server it hosts${blocked === undefined ? '' : ` (the runtime's own loop was blocked ${fmt(blocked, 2)} ms at p99)`}.`;
+}
+
 export function aims(report: Report): Aim[] {
   const rs = report.results;
   const out: Aim[] = [];
@@ -138,7 +150,8 @@ export function aims(report: Report): Aim[] {
       aim: 'p99 at half of peak ≤ 5 ms (every Berth HTTP rung)',
       measured:
         `${berth.map(one).join('; ')}. Measured with ${openLoopMethod(worst.openLoop)}.` +
-        (lagged.length ? ` Not trusted for ${lagged.map((r) => `${r.id} (generator lag p99 ${fmt(r.openLoop?.lagP99, 2)} ms)`).join(', ')}: the load core was not free.` : ''),
+        (lagged.length ? ` Not trusted for ${lagged.map((r) => `${r.id} (generator lag p99 ${fmt(r.openLoop?.lagP99, 2)} ms)`).join(', ')}: the load core was not free.` : '') +
+        stdioTail(rs.find((r) => r.id === 'berth-stdio' && !r.error && r.openLoop)),
       held: lagged.length ? undefined : failed.length === 0 && (worst.openLoop?.p99 ?? Infinity) <= 5,
     });
   }
