@@ -14,7 +14,11 @@
  * with a full collection every 2 s and the process at 141 MB instead of 100.
  *
  * Dictionary-mode objects rehash without that link, and arrays do not
- * rehash at all: the collections below use only those.
+ * rehash at all: the collections below use only those. A dictionary has a
+ * cost of its own: it stores a new string key as an internalized string,
+ * which V8 allocates in the old generation (about 67 bytes per key for a
+ * session id plus a request id, measured), so SmallMap keeps churning keys
+ * in arrays and spills into a DictMap only for a burst.
  */
 
 /** A set of objects that carry their own position; add and delete are O(1) and allocate nothing. */
@@ -70,6 +74,11 @@ export class SmallMap<K extends string | number, V> {
     return this.#keys.length + (this.#spill?.size ?? 0);
   }
 
+  /** Whether entries of a burst are still held in the spill. */
+  get spilling(): boolean {
+    return this.#spill !== undefined;
+  }
+
   get(key: K): V | undefined {
     const i = this.#keys.indexOf(key);
     return i >= 0 ? this.#values[i] : this.#spill?.get(key);
@@ -91,13 +100,26 @@ export class SmallMap<K extends string | number, V> {
 
   delete(key: K): boolean {
     const i = this.#keys.indexOf(key);
-    if (i < 0) return this.#spill?.delete(key) ?? false;
+    if (i < 0) return this.#deleteSpilled(key);
     const lastKey = this.#keys.pop()!;
     const lastValue = this.#values.pop()!;
     if (i < this.#keys.length) {
       this.#keys[i] = lastKey;
       this.#values[i] = lastValue;
     }
+    return true;
+  }
+
+  /**
+   * Deletes from the spill and drops it once empty: a DictMap stores each
+   * string key as an internalized string, which V8 allocates in the old
+   * generation, so a spill kept after the burst that made it would turn
+   * every later key into old-generation garbage.
+   */
+  #deleteSpilled(key: K): boolean {
+    const spill = this.#spill;
+    if (!spill?.delete(key)) return false;
+    if (spill.size === 0) this.#spill = undefined;
     return true;
   }
 

@@ -58,6 +58,29 @@ for (const keys of [6, 40]) test(`SmallMap: get/set/has/delete/clear/entries agr
   assert.ok(keys < 16 || peak > 20, `the sequence reaches past the spill limit (peak ${peak})`);
 });
 
+test('SmallMap: the spill of a burst is dropped once its entries are gone, so later keys never reach a DictMap', () => {
+  const small = new SmallMap<string, number>();
+  for (let i = 0; i < 24; i++) small.set(`burst-${i}`, i);
+  assert.equal(small.spilling, true);
+  for (let i = 23; i >= 4; i--) small.delete(`burst-${i}`);
+  assert.equal(small.spilling, false, 'the last spilled entry took the spill with it');
+  assert.deepEqual(small.keys().sort(), ['burst-0', 'burst-1', 'burst-2', 'burst-3']);
+  for (let i = 0; i < 100; i++) {
+    small.set(`later-${i}`, i);
+    assert.equal(small.get(`later-${i}`), i);
+    small.delete(`later-${i}`);
+  }
+  assert.equal(small.spilling, false);
+  assert.equal(small.size, 4);
+  // Deleting the array entries first leaves the spill until its own entries go.
+  for (let i = 0; i < 24; i++) small.set(`again-${i}`, i);
+  for (let i = 0; i < 4; i++) small.delete(`burst-${i}`);
+  assert.equal(small.spilling, true);
+  for (let i = 0; i < 24; i++) small.delete(`again-${i}`);
+  assert.equal(small.spilling, false);
+  assert.equal(small.size, 0);
+});
+
 for (const values of [8, 40]) test(`SmallSet: add/has/delete/clear agree with Set over a random sequence (${values} values${values > 16 ? ', spilling' : ''})`, () => {
   const small = new SmallSet<number>();
   const ref = new Set<number>();
