@@ -39,40 +39,39 @@ if (profileFile) {
 // Off outside the window, so closed-loop CPU per call is not affected.
 const loopFile = process.env.BERTH_BENCH_LOOP_FILE;
 if (loopFile) {
-  const { monitorEventLoopDelay, PerformanceObserver, constants } = await import('node:perf_hooks');
-  const kinds = {
-    [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
-    [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
-    [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
-    [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakcb',
-  };
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const { GCProfiler } = await import('node:v8');
+  // v8.GCProfiler records each collection natively: a PerformanceObserver for
+  // 'gc' builds JS entry objects per collection, old-generation garbage of
+  // its own in the very window being measured.
+  const kinds = { Scavenge: 'minor', MinorMarkSweep: 'minor', MarkSweepCompact: 'major', IncrementalMarking: 'incremental', ProcessWeakCallbacks: 'weakcb' };
   const RESOLUTION_MS = 1;
   let histogram;
-  let gc = {};
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      const kind = kinds[e.detail?.kind] ?? 'other';
-      const g = (gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0, over1ms: 0, over5ms: 0 });
-      g.count += 1;
-      g.totalMs += e.duration;
-      g.maxMs = Math.max(g.maxMs, e.duration);
-      if (e.duration > 1) g.over1ms += 1;
-      if (e.duration > 5) g.over5ms += 1;
-    }
-  });
+  let profiler;
   let startedAt = 0;
   process.on('SIGTTIN', () => {
     histogram?.disable();
+    profiler?.stop();
     histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     histogram.enable();
-    gc = {};
-    observer.observe({ entryTypes: ['gc'] });
+    profiler = new GCProfiler();
+    profiler.start();
     startedAt = performance.now();
   });
   process.on('SIGTTOU', () => {
     if (!histogram) return;
     histogram.disable();
-    observer.disconnect();
+    const gc = {};
+    for (const e of profiler?.stop()?.statistics ?? []) {
+      const kind = kinds[e.gcType] ?? 'other';
+      const ms = e.cost / 1000;
+      const g = (gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0, over1ms: 0, over5ms: 0 });
+      g.count += 1;
+      g.totalMs += ms;
+      g.maxMs = Math.max(g.maxMs, ms);
+      if (ms > 1) g.over1ms += 1;
+      if (ms > 5) g.over5ms += 1;
+    }
     // The histogram counts how late each 1 ms timer fired (ns), resolution included.
     const ms = (ns) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
     const h = histogram;
@@ -87,5 +86,6 @@ if (loopFile) {
       }),
     );
     histogram = undefined;
+    profiler = undefined;
   });
 }
