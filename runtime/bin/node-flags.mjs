@@ -90,7 +90,6 @@ function readStatus() {
   }
 }
 
-
 /** The SERVER_ENV entries `env` does not set yet, for `command` (none for short commands). */
 export function serverEnv(command, env = {}) {
   if (!SERVING.has(command)) return {};

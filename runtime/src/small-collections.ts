@@ -111,10 +111,9 @@ export class SmallMap<K extends string | number, V> {
   }
 
   /**
-   * Deletes from the spill and drops it once empty: a DictMap stores each
-   * string key as an internalized string, which V8 allocates in the old
-   * generation, so a spill kept after the burst that made it would turn
-   * every later key into old-generation garbage.
+   * Deletes from the spill and drops it once empty: a spill kept after the
+   * burst that made it would send every later key through a dictionary
+   * lookup, which leaves old-generation garbage too (see the header).
    */
   #deleteSpilled(key: K): boolean {
     const spill = this.#spill;

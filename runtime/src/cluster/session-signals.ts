@@ -1,12 +1,12 @@
 /**
  * Signals to a legacy session's exchanges, which may run on any replica when
  * the backend keeps nothing per session: a client's answer to a server→client
- * request, a `notifications/cancelled`, and the end of the session (a DELETE),
- * which stops every exchange and stream the session still has anywhere. The replica that receives one
- * applies it when the exchange runs there and otherwise publishes it on the
- * McpServer's signal channel, where the replica running the exchange picks it
- * up. Both are rare, so a broadcast costs less than recording where every
- * exchange runs.
+ * request and a `notifications/cancelled`, which the replica that receives
+ * one applies when the exchange runs there and otherwise publishes on the
+ * McpServer's signal channel, where the replica running the exchange picks
+ * it up; and the end of a session (a DELETE), which stops whatever the
+ * session still runs on every replica. All are rare, so a broadcast costs
+ * less than recording where every exchange runs.
  */
 import type { Logger } from 'pino';
 import type { JsonRpcResponse, RequestId } from '../protocol/jsonrpc.ts';
