@@ -47,6 +47,7 @@ function failingSummary(name, text) {
   const cap = 80;
   return [`--- ${name} ---`, ...kept.slice(0, cap), ...(kept.length > cap ? [`… ${kept.length - cap} more lines in the ${name} output above`] : [])];
 }
+
 const started = Date.now();
 
 if (process.env.BERTH_SKIP_DEPS !== '1') {

@@ -104,7 +104,6 @@ interface Aim {
   held: boolean | undefined;
 }
 
-/** Evaluates the aims of TARGETS.md on a report (undefined = not measured in this run). */
 /**
  * Why the stdio rung is outside the p99 aim, with its figures: its calls wait
  * on the published server it hosts (its own pauses and scheduling), which
@@ -117,6 +116,7 @@ function stdioTail(r: RungResult | undefined): string {
   return ` Not counted: berth-stdio, ${fmt(o.p99, 2)} ms, whose calls wait on the stdio server it hosts${blocked === undefined ? '' : ` (the runtime's own loop was blocked ${fmt(blocked, 2)} ms at p99)`}.`;
 }
 
+/** Evaluates the aims of TARGETS.md on a report (undefined = not measured in this run). */
 export function aims(report: Report): Aim[] {
   const rs = report.results;
   const out: Aim[] = [];
