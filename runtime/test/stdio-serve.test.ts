@@ -1,9 +1,11 @@
 /**
  * `berth run -f FILE --stdio`, driven by the SDK client's StdioClientTransport
  * in both eras: a stdio-sourced manifest (server-everything behind Berth) and
- * a module manifest, stdout carrying only protocol, logs on stderr, and a
+ * a module manifest, stdout carrying only protocol, logs on stderr, a
+ * cancel that finds its call by the request id's value and type, and a
  * clean exit when the client closes stdin.
  */
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -146,4 +148,40 @@ test('a 2026-07-28 client on the stdio connection hears list changes through sub
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(changed, 1, 'a closed subscription hears nothing');
   await c.close();
+});
+
+test('berth run --stdio cancels a call by its request id, and a string id does not cancel the number', async (t) => {
+  const child = spawn(process.execPath, [BERTH, 'run', '-f', join(RUNTIME_DIR, 'test', 'fixtures', 'replicas', 'mcpserver-short-idle.yaml'), '--stdio'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  const lines: Array<{ id?: unknown; error?: { code: number; message: string }; result?: unknown }> = [];
+  let buffer = '';
+  child.stdout.on('data', (d: Buffer) => {
+    buffer += d.toString();
+    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
+      lines.push(JSON.parse(buffer.slice(0, nl)));
+      buffer = buffer.slice(nl + 1);
+    }
+  });
+  const send = (m: unknown) => child.stdin.write(`${JSON.stringify(m)}\n`);
+  const answer = async (id: unknown, ms: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const found = lines.find((l) => l.id === id);
+      if (found) return found;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return undefined;
+  };
+  send({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'ide', version: '1' } } });
+  assert.ok(await answer(1, 15_000), 'initialized');
+  send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'wait_abort', arguments: {} } });
+  await new Promise((r) => setTimeout(r, 200));
+  send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: '7' } });
+  assert.equal(await answer(7, 500), undefined, 'the string id "7" names another request');
+  send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7 } });
+  const cancelled = await answer(7, 5000);
+  assert.equal(cancelled?.error?.code, -32800, JSON.stringify(cancelled));
+  send({ jsonrpc: '2.0', id: 8, method: 'ping' });
+  assert.deepEqual((await answer(8, 5000))?.result, {});
 });

@@ -49,7 +49,10 @@ export class ClientConnection {
   #session: { id: string; initialize: InitializeParams; protocolVersion: string } | undefined;
   #initializing: Promise<unknown> | undefined;
   // DictMaps: a long-lived connection's entries come and go per request (see small-collections.ts).
-  readonly #inflight = new DictMap<string, AbortController>();
+  // Keyed by the request id itself: a numeric id is an element, while a
+  // string key per request would be a new internalized string in the old
+  // generation each time (DictMap keeps 1 and "1" apart).
+  readonly #inflight = new DictMap<RequestId, AbortController>();
   readonly #pendingToClient = new DictMap<string, { resolve: (r: JsonRpcResponse) => void; reject: (e: Error) => void }>();
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #legacyResources = new Set<string>();
@@ -193,7 +196,7 @@ export class ClientConnection {
 
   async #dispatch(req: JsonRpcRequest, era: Pick<ClientContext, 'era' | 'protocolVersion' | 'session'>): Promise<JsonRpcResponse> {
     const controller = new AbortController();
-    const key = `${typeof req.id}:${req.id}`;
+    const key = req.id;
     this.#inflight.set(key, controller);
     const ctx: ClientContext = { ...era, principal: this.#o.principal, tenant: this.#o.tenant, signal: controller.signal };
     const sink: ExchangeSink = {
@@ -232,7 +235,7 @@ export class ClientConnection {
           return;
         }
         const reason = typeof n.params?.reason === 'string' ? n.params.reason : 'cancelled by the client';
-        this.#inflight.get(`${typeof rid}:${rid}`)?.abort(new Error(reason));
+        this.#inflight.get(rid)?.abort(new Error(reason));
       }
       return;
     }
