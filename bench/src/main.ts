@@ -13,10 +13,9 @@
 // --profile (a CPU profile of the first server process over the closed-loop
 // runs, summarized next to the results), --profile-open (the same over the
 // open-loop run's measured window, where the latency is taken), --out DIR,
-// --rt (the open-loop run with
-// the server and the generator on real-time priority, SCHED_FIFO, so other
-// work on a shared machine cannot add its scheduling delays to the tail; the
-// closed-loop runs stay ordinary), --half-of cpu (the open-loop rate from the
+// --rt (the open-loop run with the server and the generator on real-time
+// priority, SCHED_FIFO, so other work on a shared machine cannot add its
+// scheduling delays to the tail; the closed-loop runs stay ordinary), --half-of cpu (the open-loop rate from the
 // server core's capacity, 10^6 / CPU µs per call, instead of the measured
 // closed-loop peak, which a busy machine lowers), --rates-from FILE (each
 // rung's open-loop rate from an earlier report, e.g. a quiet full run's

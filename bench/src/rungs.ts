@@ -253,6 +253,7 @@ export function ladder(h: Helpers): Rung[] {
   const rigModern = replicaRig(h);
   const rigLegacy = replicaRig(h);
   const sessions = (quick: boolean): number => (quick ? 100 : 1000);
+  const churned = (quick: boolean): number => (quick ? 500 : 20_000);
   let stdioIdleRss = NaN;
 
   return [
@@ -275,7 +276,7 @@ export function ladder(h: Helpers): Rung[] {
       era: 'legacy',
       start: startBerth(echoManifest),
       request: (url) => legacySessionCall(url),
-      after: async ({ url, server, quick }) => ({ ...(await idleSessionCost(url, server, sessions(quick))), ...(await sessionChurn(url, server, quick ? 500 : 20_000)) }),
+      after: async ({ url, server, quick }) => ({ ...(await idleSessionCost(url, server, sessions(quick))), ...(await sessionChurn(url, server, churned(quick))) }),
     },
     {
       id: 'berth-redis-modern',
@@ -291,7 +292,7 @@ export function ladder(h: Helpers): Rung[] {
       era: 'legacy',
       start: withRedis(echoManifest, (r) => (redisLegacy = r)),
       request: (url) => legacySessionCall(url),
-      after: async (ctx) => ({ ...(await redisFigures(redisLegacy, ctx)), ...(await idleSessionCost(ctx.url, ctx.server, sessions(ctx.quick), {}, redisLegacy)), ...(await sessionChurn(ctx.url, ctx.server, ctx.quick ? 500 : 20_000)) }),
+      after: async (ctx) => ({ ...(await redisFigures(redisLegacy, ctx)), ...(await idleSessionCost(ctx.url, ctx.server, sessions(ctx.quick), {}, redisLegacy)), ...(await sessionChurn(ctx.url, ctx.server, churned(ctx.quick))) }),
     },
     {
       id: 'berth-secure-modern',

@@ -103,13 +103,14 @@ export function serverEnv(command, env = {}) {
 const flagName = (arg) => arg.split('=')[0].replace(/_/g, '-').replace(/^--no-/, '--');
 
 /**
- * The flags the launcher adds for `command` on `cpus` allowed CPUs: none for
- * short commands, and none that the user already set (on the command line
+ * The flags the launcher adds for `command` on `cpus` allowed CPUs (by
+ * default this process's): none for short commands, and none that the user already set (on the command line
  * or in NODE_OPTIONS).
  */
-export function serverNodeFlags(command, execArgv = [], nodeOptions = '', cpus = allowedCpus()) {
+export function serverNodeFlags(command, execArgv = [], nodeOptions = '', cpus) {
   if (!SERVING.has(command)) return [];
   const given = new Set([...execArgv, ...(nodeOptions ?? '').split(/\s+/)].filter((a) => a.startsWith('--')).map(flagName));
-  const flags = cpus === 1 ? [...SERVER_NODE_FLAGS, ...ONE_CPU_NODE_FLAGS] : SERVER_NODE_FLAGS;
+  // Read only for a server: a short command need not open /proc at start-up.
+  const flags = (cpus ?? allowedCpus()) === 1 ? [...SERVER_NODE_FLAGS, ...ONE_CPU_NODE_FLAGS] : SERVER_NODE_FLAGS;
   return flags.filter((flag) => !given.has(flagName(flag)));
 }

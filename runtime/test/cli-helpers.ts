@@ -103,4 +103,3 @@ export function startBerth(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?
   });
 }
 
-export { freePort } from './helpers/free-port.ts';

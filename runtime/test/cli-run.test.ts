@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { freePort, repoRoot, runBerth, startBerth } from './cli-helpers.ts';
+import { repoRoot, runBerth, startBerth } from './cli-helpers.ts';
+import { freePort } from './helpers/free-port.ts';
 
 const hello = join(repoRoot, 'examples', 'hello', 'mcpserver.yaml');
 const textOf = (r: { content?: unknown }): string => ((r.content as Array<{ text?: string }>)[0]?.text ?? '');

@@ -14,7 +14,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parseAllDocuments, stringify } from 'yaml';
-import { freePort, repoRoot, startBerth, type RunningBerth } from './cli-helpers.ts';
+import { repoRoot, startBerth, type RunningBerth } from './cli-helpers.ts';
+import { freePort } from './helpers/free-port.ts';
 import { startAuthServer, type TestAuthServer } from './helpers/oauth-server.ts';
 
 const examplesDir = join(repoRoot, 'examples');

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { helmPath } from '../../e2e/src/cluster/test-cluster.ts';
-import { freePort, repoRoot } from './cli-helpers.ts';
+import { repoRoot } from './cli-helpers.ts';
+import { freePort } from './helpers/free-port.ts';
 
 const doc = readFileSync(join(repoRoot, 'docs', 'quickstart.md'), 'utf8');
 

@@ -9,12 +9,9 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-
 import { freePort } from './free-port.ts';
 
 const exec = promisify(execFile);
-
-export { freePort };
 
 /** Sends one inline command over RESP and returns the raw reply (for readiness checks without a client library). */
 export function rawCommand(port: number, command: string, timeoutMs = 1000): Promise<string> {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBerth, type RunningBerth } from '../cli-helpers.ts';
-import { freePort } from './redis-server.ts';
+import { freePort } from './free-port.ts';
 import { legacyHeaders } from './http-app.ts';
 import { readSse, type SseEvent } from './sse-stream.ts';
 

@@ -196,8 +196,7 @@ export class ClientConnection {
 
   async #dispatch(req: JsonRpcRequest, era: Pick<ClientContext, 'era' | 'protocolVersion' | 'session'>): Promise<JsonRpcResponse> {
     const controller = new AbortController();
-    const key = req.id;
-    this.#inflight.set(key, controller);
+    this.#inflight.set(req.id, controller);
     const ctx: ClientContext = { ...era, principal: this.#o.principal, tenant: this.#o.tenant, signal: controller.signal };
     const sink: ExchangeSink = {
       notification: (n) => {
@@ -208,7 +207,7 @@ export class ClientConnection {
     try {
       return await this.#o.backend.handle(ctx, req, sink);
     } finally {
-      if (this.#inflight.get(key) === controller) this.#inflight.delete(key);
+      if (this.#inflight.get(req.id) === controller) this.#inflight.delete(req.id);
     }
   }
 
