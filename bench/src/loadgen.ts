@@ -36,9 +36,28 @@ export interface OpenLoopSpec {
   connections: number;
   /** A 2xx response must contain this text to count as a success. */
   expect: string;
+  /** Measured windows of `durationSeconds` each, back to back (default 1). */
+  windows?: number;
 }
 
-/** One open-loop run's outcome; latencies in ms, counted from the scheduled send time. */
+/** One measured window's latencies (ms). */
+export interface OpenLoopWindow {
+  sent: number;
+  errors: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  p999: number;
+  max: number;
+  serviceP99: number;
+  lagP99: number;
+}
+
+/**
+ * One open-loop run's outcome; latencies in ms, counted from the scheduled
+ * send time. Counts (sent, total, errors, lagMax) cover every window; the
+ * percentiles are the window with the median p99 (`windows[median]`).
+ */
 export interface OpenLoopResult {
   requestsPerSecond: number;
   total: number;
@@ -58,6 +77,9 @@ export interface OpenLoopResult {
   connectionsOpened: number;
   firstError?: string;
   generator: string;
+  /** Every measured window (absent in reports from before windows). */
+  windows?: OpenLoopWindow[];
+  median?: number;
 }
 
 export function cacheDir(): string {

@@ -5,11 +5,13 @@
 // (--only) runs write bench/results/tmp instead.
 //
 // Latency: after the closed-loop runs, an open-loop run at half of the peak
-// (berth-loadgen, loadgen.ts), with the server's event-loop delay and GC
-// pauses over the same window.
+// (berth-loadgen, loadgen.ts): three measured windows back to back, the
+// window with the median p99 reported, with the server's event-loop delay and
+// GC pauses over the windows.
 //
 // Options for investigating: --seconds N (per run), --warmup N (open-loop
-// warm-up, default 4), --connections a,b,
+// warm-up, default 4), --windows N (open-loop measured windows, default 3),
+// --connections a,b,
 // --profile (a CPU profile of the first server process over the closed-loop
 // runs, summarized next to the results), --profile-open (the same over the
 // open-loop run's measured window, where the latency is taken), --out DIR,
@@ -65,6 +67,13 @@ const seconds = Number(flag('--seconds') ?? (quick ? 1 : 5));
  * the first window matched the later ones. The window measures steady state.
  */
 const warmupSeconds = Number(flag('--warmup') ?? (quick ? 0.5 : 4));
+/**
+ * Open loop: measured windows, back to back after the warm-up. This machine's
+ * speed moves between runs of a few seconds (the same rung's CPU per call
+ * 326-715 µs in three runs of it alone), and one 5 s window's p99 is the
+ * host's worst moment in it; the median of three is the rung's.
+ */
+const windows = Number(flag('--windows') ?? (quick ? 1 : 3));
 /** Open loop: the most connections the generator may open (it opens more only when all are busy). */
 const OPEN_LOOP_CONNECTIONS = 64;
 const concurrencies = flag('--connections') ? flag('--connections')!.split(',').map(Number) : quick ? [8] : [1, 8, 64];
@@ -186,8 +195,8 @@ async function measure(rung: Rung): Promise<RungResult> {
     const rate = earlier ?? Math.max(10, Math.round(capacity / 2));
     const basis = earlier ? 'earlier' : halfOf;
     const why = { earlier: `the rate in ${flag('--rates-from')}`, cpu: 'half of the CPU-per-call capacity', peak: 'half of peak' }[basis];
-    progress(`${rung.id}: open loop at ${rate} req/s (${why}), ${warmupSeconds} s warm-up + ${seconds} s${realtime ? ', real-time priority' : ''}`);
-    const spec = { url, headers: wire.headers, body: wire.body, rate, durationSeconds: seconds, warmupSeconds, connections: OPEN_LOOP_CONNECTIONS, expect: wire.expect };
+    progress(`${rung.id}: open loop at ${rate} req/s (${why}), ${warmupSeconds} s warm-up + ${windows > 1 ? `${windows} × ` : ''}${seconds} s${realtime ? ', real-time priority' : ''}`);
+    const spec = { url, headers: wire.headers, body: wire.body, rate, durationSeconds: seconds, warmupSeconds, connections: OPEN_LOOP_CONNECTIONS, expect: wire.expect, windows };
     const pids = processes(server).map((p) => p.pid);
     if (realtime) setRealtime(pids, true);
     try {

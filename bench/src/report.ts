@@ -56,7 +56,9 @@ export type OpenLoop = OpenLoopResult & {
 export function openLoopMethod(o: OpenLoop | undefined): string {
   if (!o) return 'not measured';
   const basis = { cpu: "half the server core's capacity (10^6 / CPU µs per call)", earlier: "the rung's rate in an earlier report (half of its peak there)", peak: "half the rung's peak closed-loop calls/s" }[o.rateBasis ?? 'peak'];
-  return `${o.generator ?? 'berth-loadgen'}: a constant rate of ${basis}, ${o.warmupSeconds} s warm-up then ${o.durationSeconds} s measured, at most ${o.connections} connections, the generator pinned to its own core${o.realtime ? ', server and generator on real-time priority (SCHED_FIFO)' : ''}; latency counted from each request's scheduled send time, so queueing behind a stall is counted (coordinated omission corrected); a call counts only as a 2xx containing the expected text`;
+  const n = o.windows?.length ?? 1;
+  const measured = n > 1 ? `${n} windows of ${o.durationSeconds} s measured back to back, the percentiles being those of the window with the median p99 (every window's p99 is in the open-loop table)` : `${o.durationSeconds} s measured`;
+  return `${o.generator ?? 'berth-loadgen'}: a constant rate of ${basis}, ${o.warmupSeconds} s warm-up then ${measured}, at most ${o.connections} connections, the generator pinned to its own core${o.realtime ? ', server and generator on real-time priority (SCHED_FIFO)' : ''}; latency counted from each request's scheduled send time, so queueing behind a stall is counted (coordinated omission corrected); a call counts only as a 2xx containing the expected text`;
 }
 
 /** Generator lag above this (ms, p99) means the generator, not the server, set the tail: the figure is not trusted. */
@@ -116,6 +118,11 @@ function stdioTail(r: RungResult | undefined): string {
   return ` Not counted: berth-stdio, ${fmt(o.p99, 2)} ms, whose calls wait on the stdio server it hosts${blocked === undefined ? '' : ` (the runtime's own loop was blocked ${fmt(blocked, 2)} ms at p99)`}.`;
 }
 
+/** Every measured window's p99, in order: `2.10 / 4.80 / 3.05`. */
+function perWindow(o: OpenLoop): string {
+  return (o.windows ?? [o]).map((w) => fmt(w.p99, 2)).join(' / ');
+}
+
 /** Evaluates the aims of TARGETS.md on a report (undefined = not measured in this run). */
 export function aims(report: Report): Aim[] {
   const rs = report.results;
@@ -144,7 +151,8 @@ export function aims(report: Report): Aim[] {
     const one = (r: RungResult): string => {
       const o = r.openLoop!;
       const busy = o.serverCoreShare === undefined ? '' : `, server core ${fmt(o.serverCoreShare * 100)}% busy`;
-      return `${r.id} ${fmt(o.p99, 2)} ms at ${fmt(o.rate)}/s${busy}${o.errors ? `, ${o.errors} errors` : ''}`;
+      const all = (o.windows?.length ?? 1) > 1 ? ` (windows ${perWindow(o)})` : '';
+      return `${r.id} ${fmt(o.p99, 2)} ms${all} at ${fmt(o.rate)}/s${busy}${o.errors ? `, ${o.errors} errors` : ''}`;
     };
     out.push({
       aim: 'p99 at half of peak ≤ 5 ms (every Berth HTTP rung)',
@@ -248,16 +256,16 @@ export function renderMarkdown(report: Report): string {
       '',
       '### Where the open-loop tail comes from',
       '',
-      'Server core busy: the server-side processes\' CPU over the open-loop run\'s wall time (at half of the closed-loop peak it is more than half: arrivals spread over time batch less than 64 connections do). Then the server process (the first replica for the replica rungs) over the same window: how long its event loop was blocked (a 1 ms timer\'s lateness) and its GC pauses (count / longest ms / over 5 ms); beside the p99 from the scheduled send, the p99 from the actual send and the generator\'s own lag.',
+      'Server core busy: the server-side processes\' CPU over the open-loop run\'s wall time (at half of the closed-loop peak it is more than half: arrivals spread over time batch less than 64 connections do). Then the server process (the first replica for the replica rungs) over the same window: how long its event loop was blocked (a 1 ms timer\'s lateness) and its GC pauses (count / longest ms / over 5 ms); beside the p99 from the scheduled send (the median window\'s, then every window\'s in order), the p99 from the actual send and the generator\'s own lag.',
       '',
-      '| rung | rate | server core busy | CPU µs/call | p99 ms | p99 from send ms | gen. lag p99 ms | loop blocked p99 / p99.9 / max ms | minor GC | major GC |',
-      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| rung | rate | server core busy | CPU µs/call | p99 ms | p99 by window ms | p99 from send ms | gen. lag p99 ms | loop blocked p99 / p99.9 / max ms | minor GC | major GC |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const r of watched) {
       const o = r.openLoop!;
       const d = o.server!.loopDelayMs;
       const major = ['major', 'incremental'].filter((k) => o.server!.gc[k]).map((k) => `${k === 'major' ? '' : 'incr. '}${gc(o, k)}`).join(', ') || '0';
-      lines.push(`| ${r.label} | ${fmt(o.rate)} | ${fmt((o.serverCoreShare ?? NaN) * 100)}% | ${fmt(o.serverCpuMicrosPerCall)} | ${fmt(o.p99, 2)} | ${fmt(o.serviceP99, 2)} | ${fmt(o.lagP99, 2)} | ${fmt(d.p99, 2)} / ${fmt(d.p999, 2)} / ${fmt(d.max, 2)} | ${gc(o, 'minor')} | ${major} |`);
+      lines.push(`| ${r.label} | ${fmt(o.rate)} | ${fmt((o.serverCoreShare ?? NaN) * 100)}% | ${fmt(o.serverCpuMicrosPerCall)} | ${fmt(o.p99, 2)} | ${perWindow(o)} | ${fmt(o.serviceP99, 2)} | ${fmt(o.lagP99, 2)} | ${fmt(d.p99, 2)} / ${fmt(d.p999, 2)} / ${fmt(d.max, 2)} | ${gc(o, 'minor')} | ${major} |`);
     }
   }
   const list = aims(report);

@@ -86,3 +86,35 @@ test('latency counts from the scheduled send: a generator stopped for 300 ms rep
     await close(server);
   }
 });
+
+test('several windows: each keeps its own percentiles, and a stall in one does not stand for the run', { timeout: 60_000 }, async () => {
+  const { server, url } = await serve((_req, _body, res) => res.writeHead(200).end('hello'));
+  try {
+    const bin = await ensureLoadgen();
+    const spec = { ...base(url), durationSeconds: 1, warmupSeconds: 0, windows: 3 };
+    const child = spawn(bin, [JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const closed = new Promise<number | null>((r) => child.on('close', r));
+    // The middle of the second window.
+    await new Promise((r) => setTimeout(r, 1400));
+    child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGCONT');
+    assert.equal(await closed, 0);
+    const r = JSON.parse(out) as OpenLoopResult;
+    const w = r.windows!;
+    assert.equal(w.length, 3);
+    assert.equal(r.sent, 600, 'counts cover every window');
+    assert.deepEqual(w.map((x) => x.sent), [200, 200, 200]);
+    assert.equal(r.errors, 0);
+    assert.ok(w[1]!.p99 >= 100, `the stalled window shows the stall (${w[1]!.p99} ms)`);
+    assert.ok(w[0]!.p99 < 50 && w[2]!.p99 < 50, `the others do not (${w[0]!.p99}, ${w[2]!.p99} ms)`);
+    assert.notEqual(r.median, 1, 'the headline is the median window');
+    assert.equal(r.p99, w[r.median!]!.p99);
+    assert.equal(r.p50, w[r.median!]!.p50);
+    assert.ok(r.lagMax >= 250, `the stall is still reported in the run's lag (${r.lagMax} ms)`);
+  } finally {
+    await close(server);
+  }
+});

@@ -12,13 +12,18 @@
 //   - success only for a 2xx whose body contains the expected text;
 //   - a warm-up at the same rate on the same connections before measuring;
 //   - the generator's own scheduling lag, reported, so an overloaded
-//     generator is visible in the result rather than mistaken for the server.
+//     generator is visible in the result rather than mistaken for the server;
+//   - several measured windows back to back, each with its own percentiles;
+//     the headline figures are the window with the median p99, so one
+//     window in which the host was slow does not stand for the run, and
+//     every window is in the result beside it.
 //
 // Input: one JSON Spec in argv[1]. Output: one JSON Result line on stdout.
 package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -46,9 +51,27 @@ type Spec struct {
 	Connections     int               `json:"connections"`
 	Expect          string            `json:"expect"`
 	TimeoutSeconds  float64           `json:"timeoutSeconds"`
+	// Windows: measured windows of DurationSeconds each, back to back (default 1).
+	Windows int `json:"windows"`
 }
 
-// Result is one run's outcome; latencies in milliseconds.
+// Window is one measured window's latencies, in milliseconds.
+type Window struct {
+	Sent       int     `json:"sent"`
+	Errors     int     `json:"errors"`
+	P50        float64 `json:"p50"`
+	P95        float64 `json:"p95"`
+	P99        float64 `json:"p99"`
+	P999       float64 `json:"p999"`
+	Max        float64 `json:"max"`
+	ServiceP99 float64 `json:"serviceP99"`
+	LagP99     float64 `json:"lagP99"`
+}
+
+// Result is one run's outcome; latencies in milliseconds. Sent, Total,
+// Errors, RequestsPerSecond and LagMax cover every window; the percentiles
+// are those of the window with the median p99 (Median, an index into
+// Windows).
 type Result struct {
 	RequestsPerSecond float64 `json:"requestsPerSecond"`
 	Total             int     `json:"total"`
@@ -66,9 +89,11 @@ type Result struct {
 	LagP99 float64 `json:"lagP99"`
 	LagMax float64 `json:"lagMax"`
 	// Connections actually opened (the pool grows only when all are busy).
-	ConnectionsOpened int64  `json:"connectionsOpened"`
-	FirstError        string `json:"firstError,omitempty"`
-	Generator         string `json:"generator"`
+	ConnectionsOpened int64    `json:"connectionsOpened"`
+	FirstError        string   `json:"firstError,omitempty"`
+	Generator         string   `json:"generator"`
+	Windows           []Window `json:"windows"`
+	Median            int      `json:"median"`
 }
 
 const generator = "berth-loadgen (vegeta v12.13.0)"
@@ -129,6 +154,9 @@ func main() {
 	}
 	if spec.Connections <= 0 {
 		spec.Connections = 64
+	}
+	if spec.Windows <= 0 {
+		spec.Windows = 1
 	}
 	if spec.TimeoutSeconds <= 0 {
 		spec.TimeoutSeconds = 30
@@ -223,9 +251,39 @@ func main() {
 		run(spec.WarmupSeconds, false)
 		runtime.GC()
 	}
-	r := run(spec.DurationSeconds, true)
+	windows := make([]Result, spec.Windows)
+	for i := range windows {
+		windows[i] = run(spec.DurationSeconds, true)
+	}
+	r := combine(windows, spec.DurationSeconds)
 	r.ConnectionsOpened = opened.Load()
 	r.Generator = generator
 	out, _ := json.Marshal(r)
 	os.Stdout.Write(append(out, '\n'))
+}
+
+// combine sums the windows' counts and takes the percentiles of the window
+// with the median p99 (the lower middle one of an even count).
+func combine(windows []Result, seconds float64) Result {
+	order := make([]int, len(windows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(windows[a].P99, windows[b].P99) })
+	median := order[(len(order)-1)/2]
+	r := windows[median]
+	r.Median = median
+	r.Sent, r.Total, r.Errors, r.LagMax, r.FirstError = 0, 0, 0, 0, ""
+	for _, w := range windows {
+		r.Sent += w.Sent
+		r.Total += w.Total
+		r.Errors += w.Errors
+		r.LagMax = max(r.LagMax, w.LagMax)
+		if r.FirstError == "" {
+			r.FirstError = w.FirstError
+		}
+		r.Windows = append(r.Windows, Window{w.Sent, w.Errors, w.P50, w.P95, w.P99, w.P999, w.Max, w.ServiceP99, w.LagP99})
+	}
+	r.RequestsPerSecond = float64(r.Total) / (seconds * float64(len(windows)))
+	return r
 }
