@@ -29,6 +29,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderSummary, summarizeProfile } from './cpu-profile.ts';
+import { gcPausesFromTrace } from './gc-trace.ts';
 import { machineFacts } from './machine.ts';
 import { tcpReadyPort } from './tcp.ts';
 import { ladder, type Rung, type System } from './rungs.ts';
@@ -126,9 +127,17 @@ function setRealtime(pids: number[], on: boolean): void {
   }
 }
 
-/** The server's event-loop delay and GC pauses over the measured window, after `afterSeconds` of warm-up (server-preload.mjs). */
+/**
+ * The server's event-loop delay (server-preload.mjs) and GC pauses (its
+ * --trace-gc lines on stdout) over the measured window, after `afterSeconds`
+ * of warm-up.
+ */
 async function watchLoop<T>(server: System, file: string, afterSeconds: number, during: () => Promise<T>, withProfile = false): Promise<{ value: T; loop?: ServerLoop }> {
   rmSync(file, { force: true });
+  let trace = '';
+  const stdout = server.child.stdout;
+  const collect = (d: Buffer): void => void (trace += d.toString());
+  stdout?.on('data', collect);
   const start = setTimeout(() => {
     server.child.kill('SIGTTIN');
     if (withProfile) server.child.kill('SIGWINCH');
@@ -138,8 +147,10 @@ async function watchLoop<T>(server: System, file: string, afterSeconds: number, 
   if (withProfile) server.child.kill('SIGWINCH');
   for (let i = 0; i < 50 && !existsSync(file); i++) await new Promise((r) => setTimeout(r, 20));
   await new Promise((r) => setTimeout(r, 20));
+  stdout?.off('data', collect);
   try {
-    return { value, loop: JSON.parse(readFileSync(file, 'utf8')) as ServerLoop };
+    const loop = JSON.parse(readFileSync(file, 'utf8')) as Omit<ServerLoop, 'gc'>;
+    return { value, loop: { ...loop, gc: gcPausesFromTrace(trace) } };
   } catch {
     return { value };
   } finally {

@@ -31,7 +31,7 @@ export interface ServerLoop {
   seconds: number;
   /** How long the event loop was blocked (a 1 ms timer's lateness), ms. */
   loopDelayMs: { p50: number; p99: number; p999: number; max: number; samples: number };
-  /** GC pauses by kind: minor (scavenge), major (mark-compact), incremental, weakcb. */
+  /** GC pauses by kind (src/gc-trace.ts): minor (scavenges), major (full collections' final pauses), incremental (marking steps). */
   gc: Record<string, GcPauses>;
 }
 

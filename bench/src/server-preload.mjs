@@ -35,57 +35,38 @@ if (profileFile) {
 // SIGTTIN / SIGTTOU (with $BERTH_BENCH_LOOP_FILE): start / stop watching the
 // event loop over one window (the open-loop run): the delay histogram
 // (perf_hooks.monitorEventLoopDelay: how late a timer ran, i.e. how long the
-// loop was blocked) and every GC pause by kind. The stop writes them as JSON.
+// loop was blocked), written as JSON at the stop, and V8's --trace-gc lines on
+// stdout, which the harness reads (src/gc-trace.ts says why not GCProfiler).
 // Off outside the window, so closed-loop CPU per call is not affected.
 const loopFile = process.env.BERTH_BENCH_LOOP_FILE;
 if (loopFile) {
   const { monitorEventLoopDelay } = await import('node:perf_hooks');
-  const { GCProfiler } = await import('node:v8');
-  // v8.GCProfiler records each collection natively: a PerformanceObserver for
-  // 'gc' builds JS entry objects per collection, old-generation garbage of
-  // its own in the very window being measured.
-  const kinds = { Scavenge: 'minor', MinorMarkSweep: 'minor', MarkSweepCompact: 'major', IncrementalMarking: 'incremental', ProcessWeakCallbacks: 'weakcb' };
+  const { setFlagsFromString } = await import('node:v8');
   const RESOLUTION_MS = 1;
   let histogram;
-  let profiler;
   let startedAt = 0;
   process.on('SIGTTIN', () => {
     histogram?.disable();
-    profiler?.stop();
     histogram = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     histogram.enable();
-    profiler = new GCProfiler();
-    profiler.start();
+    setFlagsFromString('--trace-gc');
     startedAt = performance.now();
   });
   process.on('SIGTTOU', () => {
     if (!histogram) return;
+    setFlagsFromString('--no-trace-gc');
     histogram.disable();
-    const gc = {};
-    for (const e of profiler?.stop()?.statistics ?? []) {
-      const kind = kinds[e.gcType] ?? 'other';
-      const ms = e.cost / 1000;
-      const g = (gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0, over1ms: 0, over5ms: 0 });
-      g.count += 1;
-      g.totalMs += ms;
-      g.maxMs = Math.max(g.maxMs, ms);
-      if (ms > 1) g.over1ms += 1;
-      if (ms > 5) g.over5ms += 1;
-    }
     // The histogram counts how late each 1 ms timer fired (ns), resolution included.
     const ms = (ns) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
     const h = histogram;
     const round = (n) => Math.round(n * 100) / 100;
-    for (const g of Object.values(gc)) (g.totalMs = round(g.totalMs)), (g.maxMs = round(g.maxMs));
     writeFileSync(
       loopFile,
       JSON.stringify({
         seconds: round((performance.now() - startedAt) / 1000),
         loopDelayMs: { p50: round(ms(h.percentile(50))), p99: round(ms(h.percentile(99))), p999: round(ms(h.percentile(99.9))), max: round(ms(h.max)), samples: h.count },
-        gc,
       }),
     );
     histogram = undefined;
-    profiler = undefined;
   });
 }

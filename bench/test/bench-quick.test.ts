@@ -13,7 +13,12 @@ test('npm run bench -- --quick measures every rung and writes the three reports'
   const run = spawnSync(process.execPath, [join(bench, 'src', 'main.ts'), '--quick'], { encoding: 'utf8', timeout: 170_000 });
   assert.equal(run.status, 0, `bench exited ${run.status}:\n${run.stdout}\n${run.stderr}`);
   const report = JSON.parse(readFileSync(join(bench, 'results', 'tmp', 'results.json'), 'utf8')) as {
-    results: Array<{ id: string; error?: string; throughput: Record<string, { requestsPerSecond: number; errors: number }> }>;
+    results: Array<{
+      id: string;
+      error?: string;
+      throughput: Record<string, { requestsPerSecond: number; errors: number }>;
+      openLoop?: { server?: { loopDelayMs: { samples: number }; gc: Record<string, { count: number }> } };
+    }>;
   };
   assert.ok(report.results.length >= 7, 'every rung of the ladder ran');
   for (const r of report.results) {
@@ -23,6 +28,10 @@ test('npm run bench -- --quick measures every rung and writes the three reports'
       assert.equal(t.errors, 0, `${r.id} answered every call correctly`);
     }
   }
+  // The open-loop window is watched: the loop's delay from the preload, GC pauses from the server's --trace-gc lines.
+  const watched = report.results.find((r) => r.id === 'berth-modern')?.openLoop?.server;
+  assert.ok(watched && watched.loopDelayMs.samples > 0, 'the event loop was watched over the window');
+  assert.ok((watched.gc.minor?.count ?? 0) > 0, `scavenges were read from the trace: ${JSON.stringify(watched.gc)}`);
   assert.match(readFileSync(join(bench, 'results', 'tmp', 'results.md'), 'utf8'), /\| rung \|/);
   assert.match(readFileSync(join(bench, 'results', 'tmp', 'chart.svg'), 'utf8'), /^<svg/);
 });
