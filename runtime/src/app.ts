@@ -141,6 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<BerthApp> {
       hub.expireAll(['post', 'get', 'listen'], DRAIN_RETRY_MS);
       changes.stop();
       legacy.stop();
+      rt.backendClosing = true;
       await until(backend.close(Math.min(t0 + graceMs + 200, hardDeadline)), hardDeadline);
       // In-flight work is over: release every session this replica owned.
       if (deps.cluster) await until(deps.cluster.stop(), hardDeadline);

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createForwarder, DRAINING_HEADER, type ForwardInput } from '../src/cluster/forward.ts';
+import { createForwarder, type ForwardInput } from '../src/cluster/forward.ts';
+import { DRAINING_HEADER } from '../src/http/errors.ts';
 
 interface Owner {
   url: string;

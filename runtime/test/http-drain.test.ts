@@ -114,3 +114,45 @@ test('drain with real SDK clients in both eras: in-flight calls complete before 
     await app.close();
   }
 });
+
+test('a call that arrives once the backend is closing gets a retryable 503 in both eras, not an in-band error', async () => {
+  const real = fixtureBackend(httpFixture().factory);
+  let closing = false;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  // The real module backend, its close held open: the window in which a late request could reach it.
+  const backend = new Proxy(real, {
+    get(target, key) {
+      if (key === 'close')
+        return async (deadline: number) => {
+          closing = true;
+          const closed = target.close(deadline);
+          await gate;
+          return closed;
+        };
+      const value = Reflect.get(target, key) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const app = await startApp({ backend, spec: { drain: { gracePeriodSeconds: 2 } } });
+  const sid = await initSession(app.url);
+  const drained = app.berth.drain();
+  await eventually(() => closing, 2000, 'the drain reached the backend');
+  try {
+    const modern = modernRequest(20, 'tools/call', { name: 'echo', arguments: { text: 'late' } });
+    const legacy = { headers: legacyHeaders(sid), body: call(21, 'echo', { text: 'late' }) };
+    for (const [era, req, id] of [['modern', modern, 20], ['legacy', legacy, 21]] as const) {
+      const res = await fetch(app.url, { method: 'POST', headers: req.headers, body: req.body });
+      assert.equal(res.status, 503, `${era}: refused with a status its client retries`);
+      assert.equal(res.headers.get('retry-after'), '1');
+      assert.equal(res.headers.get('connection'), 'close');
+      assert.equal(res.headers.get('berth-draining'), '1', 'a forwarding replica knows nothing ran here');
+      const body = (await res.json()) as { id: number; error: { code: number } };
+      assert.deepEqual([body.id, body.error.code], [id, -32002]);
+    }
+  } finally {
+    release();
+    await drained;
+  }
+  assert.equal(app.berth.state(), 'stopped');
+});

@@ -13,6 +13,7 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ServerResponse } from 'node:http';
+import { DRAINING_HEADER } from '../http/errors.ts';
 
 /** Headers that describe one connection, not the request (RFC 9110 §7.6.1), plus those the hop recomputes. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'host', 'content-length', 'expect']);
@@ -45,8 +46,6 @@ export type ForwardResult =
    */
   | { ok: false; refused: boolean; draining?: true; error: Error };
 
-/** Header on a draining replica's 503: a forwarding replica re-routes instead of relaying it. */
-export const DRAINING_HEADER = 'berth-draining';
 
 /** Error codes of a kept-alive socket the peer closed before it read our request. */
 const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE']);

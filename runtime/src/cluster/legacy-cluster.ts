@@ -11,7 +11,8 @@ import { ErrorCode, errorResponse, type JsonRpcRequest } from '../protocol/jsonr
 import type { RedisClient } from '../store/redis/connection.ts';
 import type { Keys } from '../store/redis/keys.ts';
 import type { EventStore } from '../store/types.ts';
-import { createForwarder, DRAINING_HEADER } from './forward.ts';
+import { createForwarder } from './forward.ts';
+import { DRAINING_HEADER } from '../http/errors.ts';
 import { createInflight, type Execute, type Inflight, type RecoveryOutcome } from './inflight.ts';
 import { FORWARDED_BY, signForward, verifyForward } from './internal-auth.ts';
 import { withTraceContext } from '../observability/tracing.ts';

@@ -32,6 +32,8 @@ export interface RuntimeContext {
   /** Owner routing and lost-call recovery across replicas (Redis deployments only). */
   readonly cluster?: LegacyCluster;
   state: LifecycleState;
+  /** Set by the drain once in-flight work is over and the backend closes: nothing new may start. */
+  backendClosing?: boolean;
 }
 
 declare module 'fastify' {

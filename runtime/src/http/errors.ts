@@ -73,6 +73,18 @@ export function sendError(reply: FastifyReply, spec: HttpErrorSpec, options: Err
   return reply.send(errorBody(spec.code, options.message ?? spec.message, options.id ?? null, options.data));
 }
 
+/** Header on a draining replica's 503: a forwarding replica re-routes instead of relaying it. */
+export const DRAINING_HEADER = 'berth-draining';
+
+/**
+ * 503 + Retry-After for a request that would start work on a draining
+ * replica: the connection closes, and a proxying replica takes the
+ * `berth-draining` header to mean nothing ran here (it routes elsewhere).
+ */
+export function sendDraining(reply: FastifyReply, id: RequestId | null): FastifyReply {
+  return sendError(reply, HttpErrors.DRAINING, { id, headers: { 'retry-after': '1', connection: 'close', [DRAINING_HEADER]: '1' } });
+}
+
 /** The JSON-RPC id to echo on an error: the body's id when it is a single request, else null. */
 export function echoableId(body: unknown): RequestId | null {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;

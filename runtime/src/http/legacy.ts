@@ -19,7 +19,7 @@ import type { SessionSignal } from '../cluster/session-signals.ts';
 import type { RuntimeContext } from './context.ts';
 import { encodeToolDecision, TOOL_DECISION_HEADER } from './forwarded-limit.ts';
 import { toolCallName } from '../protocol/tool-call-name.ts';
-import { echoableId, HttpErrors, sendError } from './errors.ts';
+import { echoableId, HttpErrors, sendDraining, sendError } from './errors.ts';
 import { Exchange, idKey, type ClientRequestChannel, type Delivery } from './exchange.ts';
 import { eventFrame, primingFrame, RETRY_MS, SSE_HEADERS, type SseStream } from './sse.ts';
 import { DictMap } from '../small-collections.ts';
@@ -180,6 +180,12 @@ export class LegacySessions implements ClientRequestChannel {
 
     this.rt.metrics.requests.inc({ era: 'legacy', kind: 'request' });
     const message = body as JsonRpcRequest;
+    // The drain may have begun while this request awaited its session and route. Checked with
+    // nothing awaited before the exchange joins the tracker: the drain waits for what joined in
+    // time, and what did not gets a 503 its client retries. With replicas, a draining one starts
+    // nothing new (another claims the session); alone, it serves until its backend closes.
+    const draining = this.rt.state === 'draining' || this.rt.state === 'stopped';
+    if (this.rt.backendClosing || (draining && this.rt.cluster)) return void sendDraining(reply, message.id);
     // Priming follows the negotiated revision: the header may name an older one the client also speaks.
     const delivery = new LegacyDelivery(this, reply, sessionId, record.protocolVersion, this.afterSuccess(sessionId, message));
     const exchange = new Exchange(this.rt.exchangeHost, ctx, message, delivery, this);

@@ -12,7 +12,7 @@ import type { JsonRpcNotification, JsonRpcRequest, JsonRpcResponse } from '../pr
 import { validateStandardHeaders } from '../protocol/modern-headers.ts';
 import { isServedModernVersion, MODERN_VERSIONS } from '../protocol/versions.ts';
 import type { RuntimeContext } from './context.ts';
-import { HttpErrors, sendError } from './errors.ts';
+import { HttpErrors, sendDraining, sendError } from './errors.ts';
 import { Exchange, type Delivery } from './exchange.ts';
 import type { ListenService } from './listen.ts';
 import type { SseStream } from './sse.ts';
@@ -96,6 +96,8 @@ export function createModernHandler(rt: RuntimeContext, listen: ListenService): 
     rt.metrics.requests.inc({ era: 'modern', kind: 'request' });
     if (message.method === 'subscriptions/listen') return listen.serve(reply, message, ctx);
 
+    // A draining replica serves new stateless calls until its backend closes; after that a 503 sends them elsewhere.
+    if (rt.backendClosing) return void sendDraining(reply, message.id);
     const exchange = new Exchange(rt.exchangeHost, ctx, message, new ModernDelivery(rt, reply));
     reply.raw.on('close', () => {
       if (!exchange.done) exchange.cancel('client disconnected');
