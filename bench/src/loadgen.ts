@@ -40,30 +40,11 @@ export interface OpenLoopSpec {
   windows?: number;
 }
 
-/** One measured window's latencies (ms). */
+/** One measured window's counts and latencies (ms, from the scheduled send time). */
 export interface OpenLoopWindow {
+  /** Requests sent in the window. */
   sent: number;
   errors: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  p999: number;
-  max: number;
-  serviceP99: number;
-  lagP99: number;
-}
-
-/**
- * One open-loop run's outcome; latencies in ms, counted from the scheduled
- * send time. Counts (sent, total, errors, lagMax) cover every window; the
- * percentiles are the window with the median p99 (`windows[median]`).
- */
-export interface OpenLoopResult {
-  requestsPerSecond: number;
-  total: number;
-  errors: number;
-  /** Requests sent in the measured window. */
-  sent: number;
   p50: number;
   p95: number;
   p99: number;
@@ -71,8 +52,18 @@ export interface OpenLoopResult {
   max: number;
   /** p99 from the actual send (what an uncorrected generator would say). */
   serviceP99: number;
-  /** How late the generator itself sent, against its schedule (p99, max). */
+  /** How late the generator itself sent, against its schedule. */
   lagP99: number;
+}
+
+/**
+ * One open-loop run's outcome. Counts (sent, errors, total, lagMax) cover
+ * every window; the percentiles are the window with the median p99
+ * (`windows[median]`).
+ */
+export interface OpenLoopResult extends OpenLoopWindow {
+  requestsPerSecond: number;
+  total: number;
   lagMax: number;
   connectionsOpened: number;
   firstError?: string;

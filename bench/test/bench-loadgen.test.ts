@@ -32,6 +32,20 @@ const base = (url: string): OpenLoopSpec => ({
   expect: 'hello',
 });
 
+/** Runs the generator and stops it (SIGSTOP) for 300 ms, `atMs` after it started. */
+async function runStopped(spec: OpenLoopSpec, atMs: number): Promise<OpenLoopResult> {
+  const child = spawn(await ensureLoadgen(), [JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const closed = new Promise<number | null>((r) => child.on('close', r));
+  await new Promise((r) => setTimeout(r, atMs));
+  child.kill('SIGSTOP');
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill('SIGCONT');
+  assert.equal(await closed, 0);
+  return JSON.parse(out) as OpenLoopResult;
+}
+
 test('sends every scheduled request with the headers and a fresh id, and checks each answer', { timeout: 60_000 }, async () => {
   const ids: number[] = [];
   const sessions = new Set<string | undefined>();
@@ -63,18 +77,7 @@ test('sends every scheduled request with the headers and a fresh id, and checks 
 test('latency counts from the scheduled send: a generator stopped for 300 ms reports the wait', { timeout: 60_000 }, async () => {
   const { server, url } = await serve((_req, _body, res) => res.writeHead(200).end('hello'));
   try {
-    const bin = await ensureLoadgen();
-    const spec = { ...base(url), durationSeconds: 2, warmupSeconds: 0 };
-    const child = spawn(bin, [JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const closed = new Promise<number | null>((r) => child.on('close', r));
-    await new Promise((r) => setTimeout(r, 700));
-    child.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, 300));
-    child.kill('SIGCONT');
-    assert.equal(await closed, 0);
-    const r = JSON.parse(out) as OpenLoopResult;
+    const r = await runStopped({ ...base(url), durationSeconds: 2, warmupSeconds: 0 }, 700);
     assert.equal(r.errors, 0);
     assert.equal(r.sent, 400, 'the schedule is kept: the missed sends go out after the stop');
     assert.ok(r.lagMax >= 250, `the generator knows it was late (${r.lagMax} ms)`);
@@ -90,19 +93,8 @@ test('latency counts from the scheduled send: a generator stopped for 300 ms rep
 test('several windows: each keeps its own percentiles, and a stall in one does not stand for the run', { timeout: 60_000 }, async () => {
   const { server, url } = await serve((_req, _body, res) => res.writeHead(200).end('hello'));
   try {
-    const bin = await ensureLoadgen();
-    const spec = { ...base(url), durationSeconds: 1, warmupSeconds: 0, windows: 3 };
-    const child = spawn(bin, [JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    const closed = new Promise<number | null>((r) => child.on('close', r));
-    // The middle of the second window.
-    await new Promise((r) => setTimeout(r, 1400));
-    child.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, 300));
-    child.kill('SIGCONT');
-    assert.equal(await closed, 0);
-    const r = JSON.parse(out) as OpenLoopResult;
+    // Stopped in the middle of the second window.
+    const r = await runStopped({ ...base(url), durationSeconds: 1, warmupSeconds: 0, windows: 3 }, 1400);
     const w = r.windows!;
     assert.equal(w.length, 3);
     assert.equal(r.sent, 600, 'counts cover every window');

@@ -55,38 +55,31 @@ type Spec struct {
 	Windows int `json:"windows"`
 }
 
-// Window is one measured window's latencies, in milliseconds.
+// Window is one measured window's counts and latencies, in milliseconds.
 type Window struct {
-	Sent       int     `json:"sent"`
-	Errors     int     `json:"errors"`
-	P50        float64 `json:"p50"`
-	P95        float64 `json:"p95"`
-	P99        float64 `json:"p99"`
-	P999       float64 `json:"p999"`
-	Max        float64 `json:"max"`
-	ServiceP99 float64 `json:"serviceP99"`
-	LagP99     float64 `json:"lagP99"`
-}
-
-// Result is one run's outcome; latencies in milliseconds. Sent, Total,
-// Errors, RequestsPerSecond and LagMax cover every window; the percentiles
-// are those of the window with the median p99 (Median, an index into
-// Windows).
-type Result struct {
-	RequestsPerSecond float64 `json:"requestsPerSecond"`
-	Total             int     `json:"total"`
-	Errors            int     `json:"errors"`
-	Sent              int     `json:"sent"`
-	P50               float64 `json:"p50"`
-	P95               float64 `json:"p95"`
-	P99               float64 `json:"p99"`
-	P999              float64 `json:"p999"`
-	Max               float64 `json:"max"`
+	Sent   int     `json:"sent"`
+	Errors int     `json:"errors"`
+	P50    float64 `json:"p50"`
+	P95    float64 `json:"p95"`
+	P99    float64 `json:"p99"`
+	P999   float64 `json:"p999"`
+	Max    float64 `json:"max"`
 	// ServiceP99 is the p99 measured from the actual send (what a generator
 	// without the correction would report).
 	ServiceP99 float64 `json:"serviceP99"`
-	// LagP99 and LagMax: how late the generator sent, against the schedule.
+	// LagP99: how late the generator sent, against the schedule.
 	LagP99 float64 `json:"lagP99"`
+}
+
+// Result is one run's outcome (its fields flattened in the JSON). Sent,
+// Errors, Total, RequestsPerSecond and LagMax cover every window; the
+// percentiles are those of the window with the median p99 (Median, an index
+// into Windows).
+type Result struct {
+	Window
+	RequestsPerSecond float64 `json:"requestsPerSecond"`
+	Total             int     `json:"total"`
+	// LagMax: the latest the generator sent, against the schedule.
 	LagMax float64 `json:"lagMax"`
 	// Connections actually opened (the pool grows only when all are busy).
 	ConnectionsOpened int64    `json:"connectionsOpened"`
@@ -282,7 +275,7 @@ func combine(windows []Result, seconds float64) Result {
 		if r.FirstError == "" {
 			r.FirstError = w.FirstError
 		}
-		r.Windows = append(r.Windows, Window{w.Sent, w.Errors, w.P50, w.P95, w.P99, w.P999, w.Max, w.ServiceP99, w.LagP99})
+		r.Windows = append(r.Windows, w.Window)
 	}
 	r.RequestsPerSecond = float64(r.Total) / (seconds * float64(len(windows)))
 	return r
