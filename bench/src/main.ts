@@ -70,9 +70,9 @@ const seconds = Number(flag('--seconds') ?? (quick ? 1 : 5));
 const warmupSeconds = Number(flag('--warmup') ?? (quick ? 0.5 : 4));
 /**
  * Open loop: measured windows, back to back after the warm-up. This machine's
- * speed moves between runs of a few seconds (the same rung's CPU per call
- * 326-715 µs in three runs of it alone), and one 5 s window's p99 is the
- * host's worst moment in it; the median of three is the rung's.
+ * speed moves between runs of a few seconds (the same rung's open-loop CPU
+ * per call 321-423 µs in three runs of it alone), and one 5 s window's p99
+ * is often the host's worst moment in it; the median of three is the rung's.
  */
 const windows = Number(flag('--windows') ?? (quick ? 1 : 3));
 /** Open loop: the most connections the generator may open (it opens more only when all are busy). */

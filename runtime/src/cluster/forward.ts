@@ -46,7 +46,6 @@ export type ForwardResult =
    */
   | { ok: false; refused: boolean; draining?: true; error: Error };
 
-
 /** Error codes of a kept-alive socket the peer closed before it read our request. */
 const STALE_SOCKET = new Set(['ECONNRESET', 'EPIPE']);
 
