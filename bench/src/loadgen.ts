@@ -1,9 +1,10 @@
-// The open-loop load generator, `berth-loadgen` (bench/tools/loadgen: vegeta's
-// constant-rate attacker, latency counted from each request's scheduled send
-// time). Built from the pinned bench/tools/go.mod on first use into
+// The open-loop load generator, `berth-loadgen` (bench/tools/loadgen, Go
+// with no dependencies: a constant-rate schedule over keep-alive connections,
+// latency counted from each request's scheduled send time). Built with the Go
+// version bench/tools/go.mod names on first use into
 // `$BERTH_CACHE_DIR/bin/<hash>/` (default ~/.cache/berth), outside the
 // repository so that every checkout on the machine shares it; the hash covers
-// go.mod, go.sum, the wrapper's source and the build recipe, so any change
+// go.mod, the generator's source and the build recipe, so any change
 // rebuilds. `node bench/src/loadgen.ts` builds it ahead of time (ensure-deps).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -82,10 +83,10 @@ function sources(): string[] {
     .filter((f) => f.endsWith('.go'))
     .sort()
     .map((f) => join('loadgen', f));
-  return ['go.mod', 'go.sum', ...own];
+  return ['go.mod', ...own];
 }
 
-/** The cache key: a hash of go.mod, go.sum, the wrapper's source and the recipe. */
+/** The cache key: a hash of go.mod, the generator's source and the recipe. */
 export function buildKey(): string {
   const h = createHash('sha256');
   for (const f of sources()) h.update(f).update('\0').update(readFileSync(join(toolsDir, f))).update('\0');
@@ -159,7 +160,7 @@ export async function ensureLoadgen(log: (text: string) => void = () => {}): Pro
     if (existsSync(bin)) return;
     const go = findGo('building the bench load generator (bench/tools)');
     const started = Date.now();
-    log(`building the load generator (vegeta, pinned in bench/tools/go.mod) into ${dir}`);
+    log(`building the load generator (bench/tools/loadgen) into ${dir}`);
     const partial = `${dir}.partial-${process.pid}`;
     rmSync(partial, { recursive: true, force: true });
     mkdirSync(partial, { recursive: true });

@@ -68,7 +68,7 @@ test('sends every scheduled request with the headers and a fresh id, and checks 
     assert.ok(r.errors >= 36 && r.errors <= 44, `a 500 and a 200 without the text are errors (${r.errors})`);
     assert.match(r.firstError ?? '', /HTTP (500|200)/);
     assert.ok(r.p50 > 0 && r.p50 <= r.p99 && r.p99 <= r.max);
-    assert.match(r.generator, /vegeta v12/);
+    assert.match(r.generator, /^berth-loadgen /);
   } finally {
     await close(server);
   }
@@ -106,6 +106,57 @@ test('several windows: each keeps its own percentiles, and a stall in one does n
     assert.equal(r.p99, w[r.median!]!.p99);
     assert.equal(r.p50, w[r.median!]!.p50);
     assert.ok(r.lagMax >= 250, `the stall is still reported in the run's lag (${r.lagMax} ms)`);
+  } finally {
+    await close(server);
+  }
+});
+
+test('reads chunked answers and answers the server ends by closing the connection', { timeout: 60_000 }, async () => {
+  // Chunked (no Content-Length, as an SSE stream or a streamed JSON answer
+  // comes) on even ids; odd ids get `Connection: close` and the connection ends.
+  const { server, url } = await serve((req, body, res) => {
+    const id = (JSON.parse(body) as { id: number }).id;
+    if (id % 2 === 0) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: message\ndata: {"result":"hel');
+      setImmediate(() => res.end('lo"}\n\n'));
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end('{"result":"hello"}');
+  });
+  try {
+    const r = await openLoop({ ...base(url), connections: 2 }, 1);
+    assert.equal(r.sent, 200);
+    assert.equal(r.errors, 0, r.firstError);
+    assert.equal(r.total, 200);
+    // About half of the 240 answers closed their connection: each next request opened another.
+    assert.ok(r.connectionsOpened >= 100 && r.connectionsOpened <= 140, `${r.connectionsOpened} connections opened`);
+  } finally {
+    await close(server);
+  }
+});
+
+test('opens a connection only when every open one is busy, up to the cap, and queues the rest from the schedule', { timeout: 60_000 }, async () => {
+  let inFlight = 0;
+  let most = 0;
+  // Every answer takes 40 ms: at 200/s about 8 requests are in flight at once.
+  const { server, url } = await serve((_req, _body, res) => {
+    most = Math.max(most, ++inFlight);
+    setTimeout(() => (inFlight--, res.writeHead(200).end('hello')), 40);
+  });
+  try {
+    const wide = await openLoop({ ...base(url), connections: 64 }, 1);
+    assert.equal(wide.errors, 0, wide.firstError);
+    assert.ok(wide.connectionsOpened >= 8 && wide.connectionsOpened <= 16, `${wide.connectionsOpened} connections for ~8 in flight`);
+    assert.ok(wide.p99 < 80, `nothing waits for a connection (p99 ${wide.p99} ms)`);
+    most = 0;
+    const narrow = await openLoop({ ...base(url), connections: 4 }, 1);
+    assert.equal(narrow.errors, 0, narrow.firstError);
+    assert.equal(narrow.connectionsOpened, 4);
+    assert.equal(most, 4, 'never more than the cap in flight');
+    // Four connections serve 100/s at 40 ms each; 200/s queues, and the wait counts.
+    assert.ok(narrow.p50 > 200, `requests waiting for a connection are timed from their schedule (p50 ${narrow.p50} ms)`);
+    assert.ok(narrow.lagP99 < 5, `the generator itself kept its schedule (lag p99 ${narrow.lagP99} ms)`);
   } finally {
     await close(server);
   }
