@@ -5,7 +5,7 @@
  * tenant's keys on every master and the user on every node.
  */
 import assert from 'node:assert/strict';
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,8 @@ import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { DEFAULT_ACL_COMMANDS } from '../src/config.ts';
 import { connectTenantRedis, credentialsOf, newPassword, redisPort, tenantUrl, type TenantRedis } from '../src/redis/tenants.ts';
-import { freePort, startRedis, testLogger, type RedisServer } from './helpers/cluster.ts';
+import { startRedis as startRedisNode, type RedisProcess } from '../../runtime/test/helpers/redis-server.ts';
+import { startRedis, testLogger, type RedisServer } from './helpers/cluster.ts';
 
 const exec = promisify(execFile);
 const PASSWORD = 'cluster-admin';
@@ -26,42 +27,49 @@ interface RedisCluster {
   stop(): Promise<void>;
 }
 
-/** Three masters with ACLs (requirepass on the default user), formed with redis-cli --cluster create. */
+/**
+ * Three masters formed with redis-cli --cluster create, then given a password
+ * on the default user (and masterauth), as a platform's Cluster has. Nodes come
+ * from the runtime's helper: a bus port of its own below the ephemeral range
+ * (the default, port + 10000, can be taken by any outgoing connection), fresh
+ * ports when one cannot bind, and stopped again when anything fails. A Cluster
+ * that does not form is started once more.
+ */
 async function startCluster(): Promise<RedisCluster> {
+  try {
+    return await formCluster();
+  } catch (err) {
+    process.stderr.write(`# the Redis Cluster did not form, starting it again on fresh ports: ${(err as Error).message}\n`);
+    return formCluster();
+  }
+}
+
+async function formCluster(): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'berth-op-rcluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
-  const procs: ChildProcess[] = ports.map((port) =>
-    spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir, '--save', '', '--appendonly', 'no', '--requirepass', PASSWORD, '--masterauth', PASSWORD],
-      { stdio: 'ignore' },
-    ),
-  );
-  for (const port of ports) {
-    for (let i = 0; i < 100; i++) {
-      try {
-        await exec('redis-cli', ['-p', String(port), '-a', PASSWORD, '--no-auth-warning', 'ping']);
-        break;
-      } catch {
-        await sleep(50);
-      }
-    }
-  }
-  await exec('redis-cli', ['-a', PASSWORD, '--no-auth-warning', '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes']);
-  for (let i = 0; i < 100; i++) {
-    const { stdout } = await exec('redis-cli', ['-p', String(ports[0]), '-a', PASSWORD, '--no-auth-warning', 'cluster', 'info']);
-    if (stdout.includes('cluster_state:ok')) break;
-    await sleep(100);
-  }
-  return {
-    ports,
-    adminUrl: `redis+cluster://default:${PASSWORD}@${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
-    async stop() {
-      for (const p of procs) p.kill('SIGKILL');
-      await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? undefined : new Promise((r) => p.once('exit', r)))));
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const nodes: RedisProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(nodes.map((n) => n.halt()));
+    rmSync(dir, { recursive: true, force: true });
   };
+  try {
+    for (let i = 0; i < 3; i++) nodes.push(await startRedisNode({ dir, cluster: true }));
+    const ports = nodes.map((n) => n.port);
+    await exec('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], { timeout: 60_000 });
+    for (let i = 0; ; i++) {
+      const infos = await Promise.all(nodes.map((n) => n.cli('cluster', 'info')));
+      if (infos.every((info) => info.includes('cluster_state:ok'))) break;
+      if (i === 300) throw new Error(`cluster_state is not ok on every node after 30 s:\n${infos.join('\n')}`);
+      await sleep(100);
+    }
+    for (const n of nodes) {
+      await n.cli('config', 'set', 'masterauth', PASSWORD);
+      await n.cli('config', 'set', 'requirepass', PASSWORD);
+    }
+    return { ports, adminUrl: `redis+cluster://default:${PASSWORD}@${ports.map((p) => `127.0.0.1:${p}`).join(',')}`, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
 }
 
 let standalone: RedisServer;
