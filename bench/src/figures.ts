@@ -185,7 +185,9 @@ export async function redisPerCall(redis: BenchRedis, runCalls: () => Promise<nu
       return (busy1.get(key) ?? 0) - (idle1.get(key) ?? 0) - background;
     };
     // Minus the harness's own INFO read.
-    const reads = (delta('(reads)') - 1) / calls;
+    // Background reads are subtracted as estimated from the idle second, so a
+    // quiet run can land a hair below zero: nothing, then.
+    const reads = Math.max(0, (delta('(reads)') - 1) / calls);
     busy1.delete('(reads)');
     const per = new Map<string, number>();
     for (const [cmd, n] of busy1) {
@@ -195,7 +197,7 @@ export async function redisPerCall(redis: BenchRedis, runCalls: () => Promise<nu
       if (during / calls >= 0.005) per.set(cmd, during / calls);
     }
     const total = [...per.values()].reduce((a, b) => a + b, 0);
-    const topLevel = (busyMon.topLevel - 1 - (idleMon.topLevel - 1) * scale) / calls; // minus one INFO each
+    const topLevel = Math.max(0, (busyMon.topLevel - 1 - (idleMon.topLevel - 1) * scale) / calls); // minus one INFO each
     return {
       redisCommandsPerCall: round(total),
       redisTopLevelCommandsPerCall: round(topLevel),

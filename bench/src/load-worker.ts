@@ -31,6 +31,8 @@ export interface LoadResult {
   serverCpuMicrosPerCall?: number;
   /** Filled in by the harness for multi-process systems: the same, per process role. */
   cpuMicrosPerCallByRole?: Record<string, number>;
+  /** Filled in by the harness when a rung has several closed-loop rounds: the round this run came from (1-based). */
+  round?: number;
 }
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec;

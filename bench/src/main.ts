@@ -22,7 +22,8 @@
 // closed-loop peak, which a busy machine lowers), --rates-from FILE (each
 // rung's open-loop rate from an earlier report, e.g. a quiet full run's
 // bench/results/results.json), --no-extras (skip each rung's extra
-// figures: memory, Redis commands, growth, replica loss).
+// figures: memory, Redis commands, growth, replica loss), --rounds N
+// (closed-loop rounds per rung, below).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,7 @@ import { ladder, type Rung, type System } from './rungs.ts';
 import { cpuMicros, freePort, rssBytes, runToEnd, treePids } from './proc.ts';
 import type { LoadResult, LoadSpec } from './load-worker.ts';
 import { ensureLoadgen, openLoop } from './loadgen.ts';
+import { bestOf } from './rounds.ts';
 import { renderMarkdown, renderSvg, type Report, type RungResult, type ServerLoop } from './report.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -77,6 +79,16 @@ const warmupSeconds = Number(flag('--warmup') ?? (quick ? 0.5 : 4));
 const windows = Number(flag('--windows') ?? (quick ? 1 : 3));
 /** Open loop: the most connections the generator may open (it opens more only when all are busy). */
 const OPEN_LOOP_CONNECTIONS = 64;
+/**
+ * Closed-loop rounds per rung. The host's speed drifts over minutes: in one
+ * full ladder the in-memory modern rung's server CPU per call was 121 µs,
+ * where the ladders before and after gave 82–93 µs, and its ratio to the SDK
+ * fell under the aim on that alone. Each round but the last is a pass over
+ * the whole ladder before the main one, so a rung's rounds are minutes
+ * apart; for each concurrency the round with more calls/s is kept, and the
+ * open-loop rate is half of the peak over all rounds.
+ */
+const rounds = Math.max(1, Number(flag('--rounds') ?? (quick ? 1 : 2)));
 const concurrencies = flag('--connections') ? flag('--connections')!.split(',').map(Number) : quick ? [8] : [1, 8, 64];
 const SERVER_CORE = 0;
 const LOAD_CORE = 1;
@@ -168,6 +180,50 @@ async function writeProfile(server: System, file: string, rungId: string, calls:
   progress(`${rungId}: profile → ${file.replace(/\.cpuprofile$/, '.txt')}`);
 }
 
+/** A sanity call first: a rung that answers wrongly is an error, not a number. */
+async function sanityCall(url: string, wire: Awaited<ReturnType<Rung['request']>>): Promise<void> {
+  const check = await fetch(url, { method: 'POST', headers: wire.headers, body: wire.body.replace('$ID', '1') });
+  const text = await check.text();
+  if (!check.ok || !text.includes(wire.expect)) throw new Error(`sanity call failed: HTTP ${check.status} ${text.slice(0, 300)}`);
+}
+
+/** The closed-loop runs at every concurrency, with the server's CPU per call; `round` is recorded in each. */
+async function closedLoops(rung: Rung, server: System, url: string, wire: Awaited<ReturnType<Rung['request']>>, round: number): Promise<Record<number, LoadResult>> {
+  const out: Record<number, LoadResult> = {};
+  for (const c of concurrencies) {
+    progress(`${rung.id}: closed loop${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}, ${c} connection(s), ${seconds} s`);
+    const cpu0 = cpuByRole(server);
+    const r = await load({ url, headers: wire.headers, body: wire.body, connections: c, durationSeconds: seconds, expect: wire.expect });
+    const used = cpuDelta(cpu0, cpuByRole(server));
+    // Server CPU per call: robust to a busy machine, unlike calls/s.
+    const total = [...used.values()].reduce((a, b) => a + b, 0);
+    r.serverCpuMicrosPerCall = r.total ? total / r.total : NaN;
+    if (used.size > 1 && r.total) r.cpuMicrosPerCallByRole = Object.fromEntries([...used].map(([role, v]) => [role, Math.round(v / r.total)]));
+    if (rounds > 1) r.round = round;
+    out[c] = r;
+  }
+  return out;
+}
+
+/** The closed-loop runs alone, in a server of their own: an earlier round (see `rounds`). */
+async function closedLoopRound(rung: Rung, round: number): Promise<Record<number, LoadResult> | undefined> {
+  const port = await freePort();
+  let server: System | undefined;
+  try {
+    server = await rung.start(port, SERVER_CORE, {});
+    const url = `http://127.0.0.1:${server.port}${rung.path ?? '/mcp'}`;
+    const wire = await rung.request(url);
+    await sanityCall(url, wire);
+    return await closedLoops(rung, server, url, wire, round);
+  } catch (err) {
+    // The main round reports the rung's failure; an earlier round only loses its figures.
+    progress(`${rung.id}: round ${round} failed: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  } finally {
+    await server?.stop();
+  }
+}
+
 async function measure(rung: Rung): Promise<RungResult> {
   const port = await freePort();
   let server: System | undefined;
@@ -180,26 +236,12 @@ async function measure(rung: Rung): Promise<RungResult> {
     server = await rung.start(port, SERVER_CORE, env);
     const url = `http://127.0.0.1:${server.port}${rung.path ?? '/mcp'}`;
     const wire = await rung.request(url);
-    // A sanity call first: a rung that answers wrongly is an error, not a number.
-    const check = await fetch(url, { method: 'POST', headers: wire.headers, body: wire.body.replace('$ID', '1') });
-    const text = await check.text();
-    if (!check.ok || !text.includes(wire.expect)) throw new Error(`sanity call failed: HTTP ${check.status} ${text.slice(0, 300)}`);
-    let peak = 0;
-    let calls = 0;
+    await sanityCall(url, wire);
     if (profile && !profileOpen) server.child.kill('SIGWINCH');
-    for (const c of concurrencies) {
-      progress(`${rung.id}: closed loop, ${c} connection(s), ${seconds} s`);
-      const cpu0 = cpuByRole(server);
-      const r = await load({ url, headers: wire.headers, body: wire.body, connections: c, durationSeconds: seconds, expect: wire.expect });
-      const used = cpuDelta(cpu0, cpuByRole(server));
-      // Server CPU per call: robust to a busy machine, unlike calls/s.
-      const total = [...used.values()].reduce((a, b) => a + b, 0);
-      r.serverCpuMicrosPerCall = r.total ? total / r.total : NaN;
-      if (used.size > 1 && r.total) r.cpuMicrosPerCallByRole = Object.fromEntries([...used].map(([role, v]) => [role, Math.round(v / r.total)]));
-      result.throughput[c] = r;
-      peak = Math.max(peak, r.requestsPerSecond);
-      calls += r.total;
-    }
+    const own = await closedLoops(rung, server, url, wire, rounds);
+    const calls = Object.values(own).reduce((n, r) => n + r.total, 0);
+    result.throughput = bestOf(own, earlierRounds.get(rung.id) ?? []);
+    const peak = Math.max(0, ...Object.values(result.throughput).map((r) => r.requestsPerSecond));
     if (profile && !profileOpen) await writeProfile(server, profileFile, rung.id, calls);
     const capacity = halfOf === 'cpu' ? 1e6 / Math.min(...Object.values(result.throughput).map((t) => t.serverCpuMicrosPerCall ?? Infinity)) : peak;
     const earlier = earlierRates?.get(rung.id);
@@ -246,12 +288,21 @@ mkdirSync(outDir, { recursive: true });
 const rungs = ladder({ tcpReady }).filter((r) => (only ? only.has(r.id) : !quick || r.quick !== false));
 // Built on first use (a fresh clone, a changed bench/tools), before any rung starts.
 await ensureLoadgen(progress);
+/** Closed-loop figures of the rounds before the main one, by rung id. */
+const earlierRounds = new Map<string, Array<Record<number, LoadResult>>>();
+for (let round = 1; round < rounds; round++) {
+  for (const [i, rung] of rungs.entries()) {
+    progress(`round ${round} of ${rounds}, closed loops only: (${i + 1}/${rungs.length}) ${rung.label}`);
+    const figures = await closedLoopRound(rung, round);
+    if (figures) earlierRounds.set(rung.id, [...(earlierRounds.get(rung.id) ?? []), figures]);
+  }
+}
 const results: RungResult[] = [];
 for (const [i, rung] of rungs.entries()) {
   progress(`(${i + 1}/${rungs.length}) ${rung.label}`);
   results.push(await measure(rung));
 }
-const report: Report = { generatedAt: new Date().toISOString(), quick, durationSeconds: seconds, machine, results };
+const report: Report = { generatedAt: new Date().toISOString(), quick, durationSeconds: seconds, rounds, machine, results };
 writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
 writeFileSync(join(outDir, 'results.md'), renderMarkdown(report));
 writeFileSync(join(outDir, 'chart.svg'), renderSvg(report));

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,4 +35,24 @@ test('npm run bench -- --quick measures every rung and writes the three reports'
   assert.ok((watched.gc.minor?.count ?? 0) > 0, `scavenges were read from the trace: ${JSON.stringify(watched.gc)}`);
   assert.match(readFileSync(join(bench, 'results', 'tmp', 'results.md'), 'utf8'), /\| rung \|/);
   assert.match(readFileSync(join(bench, 'results', 'tmp', 'chart.svg'), 'utf8'), /^<svg/);
+});
+
+test('--rounds 2: a closed-loop pass over the ladder first, and per concurrency the better run kept', { timeout: 120_000 }, () => {
+  const out = mkdtempSync(join(tmpdir(), 'berth-bench-rounds-'));
+  try {
+    const run = spawnSync(process.execPath, [join(bench, 'src', 'main.ts'), '--quick', '--rounds', '2', '--only', 'node-http,berth-modern', '--no-extras', '--out', out], { encoding: 'utf8', timeout: 110_000 });
+    assert.equal(run.status, 0, `bench exited ${run.status}:\n${run.stdout}\n${run.stderr}`);
+    // Both rungs' first rounds come before either rung's main round.
+    const lines = run.stdout.split('\n');
+    const at = (text: string): number => lines.findIndex((l) => l.includes(text));
+    assert.ok(at('berth-modern: closed loop (round 1 of 2)') >= 0 && at('berth-modern: closed loop (round 1 of 2)') < at('node-http: closed loop (round 2 of 2)'), run.stdout);
+    const report = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { rounds: number; results: Array<{ id: string; throughput: Record<string, { round?: number; requestsPerSecond: number }> }> };
+    assert.equal(report.rounds, 2);
+    for (const r of report.results) {
+      for (const t of Object.values(r.throughput)) assert.ok(t.round === 1 || t.round === 2, `${r.id}: the kept run names its round`);
+    }
+    assert.match(readFileSync(join(out, 'results.md'), 'utf8'), /2 rounds per rung minutes apart/);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
 });
