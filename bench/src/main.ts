@@ -180,15 +180,20 @@ async function writeProfile(server: System, file: string, rungId: string, calls:
   progress(`${rungId}: profile → ${file.replace(/\.cpuprofile$/, '.txt')}`);
 }
 
-/** A sanity call first: a rung that answers wrongly is an error, not a number. */
-async function sanityCall(url: string, wire: Awaited<ReturnType<Rung['request']>>): Promise<void> {
+type Wire = Awaited<ReturnType<Rung['request']>>;
+
+/** The rung's URL and request, after a sanity call: a rung that answers wrongly is an error, not a number. */
+async function checkedWire(rung: Rung, server: System): Promise<{ url: string; wire: Wire }> {
+  const url = `http://127.0.0.1:${server.port}${rung.path ?? '/mcp'}`;
+  const wire = await rung.request(url);
   const check = await fetch(url, { method: 'POST', headers: wire.headers, body: wire.body.replace('$ID', '1') });
   const text = await check.text();
   if (!check.ok || !text.includes(wire.expect)) throw new Error(`sanity call failed: HTTP ${check.status} ${text.slice(0, 300)}`);
+  return { url, wire };
 }
 
 /** The closed-loop runs at every concurrency, with the server's CPU per call; `round` is recorded in each. */
-async function closedLoops(rung: Rung, server: System, url: string, wire: Awaited<ReturnType<Rung['request']>>, round: number): Promise<Record<number, LoadResult>> {
+async function closedLoops(rung: Rung, server: System, url: string, wire: Wire, round: number): Promise<Record<number, LoadResult>> {
   const out: Record<number, LoadResult> = {};
   for (const c of concurrencies) {
     progress(`${rung.id}: closed loop${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}, ${c} connection(s), ${seconds} s`);
@@ -211,9 +216,7 @@ async function closedLoopRound(rung: Rung, round: number): Promise<Record<number
   let server: System | undefined;
   try {
     server = await rung.start(port, SERVER_CORE, {});
-    const url = `http://127.0.0.1:${server.port}${rung.path ?? '/mcp'}`;
-    const wire = await rung.request(url);
-    await sanityCall(url, wire);
+    const { url, wire } = await checkedWire(rung, server);
     return await closedLoops(rung, server, url, wire, round);
   } catch (err) {
     // The main round reports the rung's failure; an earlier round only loses its figures.
@@ -234,9 +237,7 @@ async function measure(rung: Rung): Promise<RungResult> {
     const env: NodeJS.ProcessEnv = { BERTH_BENCH_LOOP_FILE: loopFile, ...(profile ? { BERTH_BENCH_PROFILE_FILE: profileFile } : {}) };
     if (profile) mkdirSync(dirname(profileFile), { recursive: true }), rmSync(profileFile, { force: true });
     server = await rung.start(port, SERVER_CORE, env);
-    const url = `http://127.0.0.1:${server.port}${rung.path ?? '/mcp'}`;
-    const wire = await rung.request(url);
-    await sanityCall(url, wire);
+    const { url, wire } = await checkedWire(rung, server);
     if (profile && !profileOpen) server.child.kill('SIGWINCH');
     const own = await closedLoops(rung, server, url, wire, rounds);
     const calls = Object.values(own).reduce((n, r) => n + r.total, 0);

@@ -26,12 +26,11 @@ type job struct {
 // windowLog collects one window's outcomes; each job writes only its own
 // index, so the hot path takes no lock.
 type windowLog struct {
-	latency []float64 // ms from the earlier of due and hand-out (NaN: failed)
+	latency []float64 // ms from the earlier of due and hand-out (-1: failed)
 	service []float64 // ms from the write
 	lag     []float64 // ms the hand-out was late against the schedule
 	errors  atomic.Int64
-	mu      sync.Mutex
-	first   string
+	first   string // written by the first failure only, read after done.Wait
 	done    sync.WaitGroup
 }
 
@@ -42,9 +41,7 @@ func newWindowLog(n int) *windowLog {
 func (w *windowLog) fail(seq int, format string, args ...any) {
 	w.latency[seq] = -1
 	if w.errors.Add(1) == 1 {
-		w.mu.Lock()
 		w.first = fmt.Sprintf(format, args...)
-		w.mu.Unlock()
 	}
 }
 
@@ -188,7 +185,7 @@ func (c *conn) do(j job) {
 		return
 	}
 	if status < 200 || status > 299 || !bytes.Contains(c.body.Bytes(), c.p.expect) {
-		w.fail(j.seq, "HTTP %d  %.200s", status, c.body.Bytes())
+		w.fail(j.seq, "HTTP %d %.200s", status, c.body.Bytes())
 		return
 	}
 	// Late: timed from the schedule (the wait counts). Handed out early
