@@ -120,7 +120,6 @@ function stdioTail(r: RungResult | undefined): string {
   return ` Not counted: berth-stdio, ${fmt(o.p99, 2)} ms, whose calls wait on the stdio server it hosts${blocked === undefined ? '' : ` (the runtime's own loop was blocked ${fmt(blocked, 2)} ms at p99)`}.`;
 }
 
-/** Every measured window's p99, in order: `2.10 / 4.80 / 3.05`. */
 /**
  * The open loop's CPU per call over that of the closed-loop run with the most
  * calls/s (the run the open-loop rate is half of): the server core's busy
@@ -133,7 +132,7 @@ export function openOverPeakCpu(r: RungResult): number | undefined {
   return top.serverCpuMicrosPerCall ? r.openLoop.serverCpuMicrosPerCall / top.serverCpuMicrosPerCall : undefined;
 }
 
-/** Closed-loop CPU µs per call at each concurrency, lowest first ("273 / 103 / 90"). */
+/** Closed-loop CPU µs per call at each concurrency, fewest connections first ("273 / 103 / 90"). */
 function closedCpu(r: RungResult): string {
   return Object.entries(r.throughput)
     .sort(([a], [b]) => Number(a) - Number(b))
@@ -141,6 +140,7 @@ function closedCpu(r: RungResult): string {
     .join(' / ');
 }
 
+/** Every measured window's p99, in order: `2.10 / 4.80 / 3.05`. */
 function perWindow(o: OpenLoop): string {
   return (o.windows ?? [o]).map((w) => fmt(w.p99, 2)).join(' / ');
 }
