@@ -10,7 +10,8 @@
 // GC pauses over the windows.
 //
 // Options for investigating: --seconds N (per run), --warmup N (open-loop
-// warm-up, default 4), --windows N (open-loop measured windows, default 3),
+// warm-up, default 4), --closed-warmup N (the unmeasured run at 64
+// connections before the closed loops, default 6), --windows N (open-loop measured windows, default 3),
 // --connections a,b,
 // --profile (a CPU profile of the first server process over the closed-loop
 // runs, summarized next to the results), --profile-open (the same over the
@@ -70,6 +71,15 @@ const seconds = Number(flag('--seconds') ?? (quick ? 1 : 5));
  * the first window matched the later ones. The window measures steady state.
  */
 const warmupSeconds = Number(flag('--warmup') ?? (quick ? 0.5 : 4));
+/**
+ * Closed loops: a run at 64 connections, not measured, before the first
+ * measured one. Without it the first runs measured the JIT's warm-up: over
+ * back-to-back 4 s runs at 8 connections from a fresh start, the secure
+ * modern rung's CPU per call was 202, 140, then 107 µs, berth-redis' 156,
+ * 101, then 89 µs; after 6 s at 64 connections, two 3 s runs at 8 gave
+ * 113 and 112 µs (88 and 85 on berth-redis).
+ */
+const closedWarmupSeconds = Number(flag('--closed-warmup') ?? (quick ? 0.5 : 6));
 /**
  * Open loop: measured windows, back to back after the warm-up. This machine's
  * speed moves between runs of a few seconds (the same rung's open-loop CPU
@@ -195,6 +205,10 @@ async function checkedWire(rung: Rung, server: System): Promise<{ url: string; w
 /** The closed-loop runs at every concurrency, with the server's CPU per call; `round` is recorded in each. */
 async function closedLoops(rung: Rung, server: System, url: string, wire: Wire, round: number): Promise<Record<number, LoadResult>> {
   const out: Record<number, LoadResult> = {};
+  if (closedWarmupSeconds > 0) {
+    progress(`${rung.id}: warm-up, 64 connections, ${closedWarmupSeconds} s (not measured)`);
+    await load({ url, headers: wire.headers, body: wire.body, connections: 64, durationSeconds: closedWarmupSeconds, expect: wire.expect });
+  }
   for (const c of concurrencies) {
     progress(`${rung.id}: closed loop${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}, ${c} connection(s), ${seconds} s`);
     const cpu0 = cpuByRole(server);
@@ -303,7 +317,7 @@ for (const [i, rung] of rungs.entries()) {
   progress(`(${i + 1}/${rungs.length}) ${rung.label}`);
   results.push(await measure(rung));
 }
-const report: Report = { generatedAt: new Date().toISOString(), quick, durationSeconds: seconds, rounds, machine, results };
+const report: Report = { generatedAt: new Date().toISOString(), quick, durationSeconds: seconds, rounds, closedWarmupSeconds, machine, results };
 writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
 writeFileSync(join(outDir, 'results.md'), renderMarkdown(report));
 writeFileSync(join(outDir, 'chart.svg'), renderSvg(report));

@@ -70,6 +70,8 @@ export interface Report {
   durationSeconds: number;
   /** Closed-loop rounds per rung (the best run per concurrency kept); absent in reports from before rounds. */
   rounds?: number;
+  /** Seconds of unmeasured load at 64 connections before each server's closed loops. */
+  closedWarmupSeconds?: number;
   machine: MachineFacts;
   results: RungResult[];
 }
@@ -253,7 +255,7 @@ export function renderMarkdown(report: Report): string {
     '',
     '×SDK: peak calls/s over the bare SDK v2 `createMcpHandler` (modern rungs) or the SDK sessionful transport (legacy rungs). ×SDK (CPU): the same reference\'s server CPU per call over this rung\'s (how many times cheaper a call is; robust to other load on the machine). ×fastify: over the fastify echo ceiling. CPU µs/call counts every server-side process of the rung (runtimes, Redis, HAProxy, stdio children), lowest across the closed-loop runs.',
     '',
-    `Calls/s: closed loop (each connection sends when its last answer arrived), Node/undici generator${(report.rounds ?? 1) > 1 ? `; ${report.rounds} rounds per rung minutes apart (each round but the last a pass over the whole ladder first), the run with the most calls/s kept per concurrency, as the host's speed drifts` : ''}. Open-loop rate and p50–p99.9: ${openLoopMethod(report.results.find((r) => r.openLoop)?.openLoop)}. Gen. lag: how late the generator itself sent against its schedule; above ${LAG_LIMIT_MS} ms the tail is the machine's, not the server's.`,
+    `Calls/s: closed loop (each connection sends when its last answer arrived), Node/undici generator${report.closedWarmupSeconds ? `, after ${report.closedWarmupSeconds} s at 64 connections not measured (the JIT's warm-up)` : ''}${(report.rounds ?? 1) > 1 ? `; ${report.rounds} rounds per rung minutes apart (each round but the last a pass over the whole ladder first), the run with the most calls/s kept per concurrency, as the host's speed drifts` : ''}. Open-loop rate and p50–p99.9: ${openLoopMethod(report.results.find((r) => r.openLoop)?.openLoop)}. Gen. lag: how late the generator itself sent against its schedule; above ${LAG_LIMIT_MS} ms the tail is the machine's, not the server's.`,
   );
   const split = report.results.filter((r) => !r.error && Object.values(r.throughput).some((t) => t.cpuMicrosPerCallByRole));
   if (split.length) {

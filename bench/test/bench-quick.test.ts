@@ -46,12 +46,16 @@ test('--rounds 2: a closed-loop pass over the ladder first, and per concurrency 
     const lines = run.stdout.split('\n');
     const at = (text: string): number => lines.findIndex((l) => l.includes(text));
     assert.ok(at('berth-modern: closed loop (round 1 of 2)') >= 0 && at('berth-modern: closed loop (round 1 of 2)') < at('node-http: closed loop (round 2 of 2)'), run.stdout);
+    // Each server is warmed up, unmeasured, before its first closed loop.
+    assert.ok(at('berth-modern: warm-up, 64 connections') >= 0 && at('berth-modern: warm-up, 64 connections') < at('berth-modern: closed loop (round 1 of 2)'), run.stdout);
     const report = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { rounds: number; results: Array<{ id: string; throughput: Record<string, { round?: number; requestsPerSecond: number }> }> };
     assert.equal(report.rounds, 2);
     for (const r of report.results) {
       for (const t of Object.values(r.throughput)) assert.ok(t.round === 1 || t.round === 2, `${r.id}: the kept run names its round`);
     }
-    assert.match(readFileSync(join(out, 'results.md'), 'utf8'), /2 rounds per rung minutes apart/);
+    const md = readFileSync(join(out, 'results.md'), 'utf8');
+    assert.match(md, /2 rounds per rung minutes apart/);
+    assert.match(md, /after 0\.5 s at 64 connections not measured/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
