@@ -11,8 +11,8 @@
 //
 // Options for investigating: --seconds N (per run), --warmup N (open-loop
 // warm-up, default 4), --closed-warmup N (the unmeasured run at 64
-// connections before the closed loops, default 6), --windows N (open-loop measured windows, default 3),
-// --connections a,b,
+// connections before the closed loops, default 6), --windows N (open-loop
+// measured windows, default 3), --connections a,b,
 // --profile (a CPU profile of the first server process over the closed-loop
 // runs, summarized next to the results), --profile-open (the same over the
 // open-loop run's measured window, where the latency is taken), --out DIR,
