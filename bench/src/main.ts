@@ -202,13 +202,16 @@ async function checkedWire(rung: Rung, server: System): Promise<{ url: string; w
   return { url, wire };
 }
 
+/** The unmeasured load a fresh server gets before its closed loops (see `closedWarmupSeconds`). */
+async function warmUp(rung: Rung, url: string, wire: Wire): Promise<void> {
+  if (closedWarmupSeconds <= 0) return;
+  progress(`${rung.id}: warm-up, 64 connections, ${closedWarmupSeconds} s (not measured)`);
+  await load({ url, headers: wire.headers, body: wire.body, connections: 64, durationSeconds: closedWarmupSeconds, expect: wire.expect });
+}
+
 /** The closed-loop runs at every concurrency, with the server's CPU per call; `round` is recorded in each. */
 async function closedLoops(rung: Rung, server: System, url: string, wire: Wire, round: number): Promise<Record<number, LoadResult>> {
   const out: Record<number, LoadResult> = {};
-  if (closedWarmupSeconds > 0) {
-    progress(`${rung.id}: warm-up, 64 connections, ${closedWarmupSeconds} s (not measured)`);
-    await load({ url, headers: wire.headers, body: wire.body, connections: 64, durationSeconds: closedWarmupSeconds, expect: wire.expect });
-  }
   for (const c of concurrencies) {
     progress(`${rung.id}: closed loop${rounds > 1 ? ` (round ${round} of ${rounds})` : ''}, ${c} connection(s), ${seconds} s`);
     const cpu0 = cpuByRole(server);
@@ -231,6 +234,7 @@ async function closedLoopRound(rung: Rung, round: number): Promise<Record<number
   try {
     server = await rung.start(port, SERVER_CORE, {});
     const { url, wire } = await checkedWire(rung, server);
+    await warmUp(rung, url, wire);
     return await closedLoops(rung, server, url, wire, round);
   } catch (err) {
     // The main round reports the rung's failure; an earlier round only loses its figures.
@@ -252,6 +256,8 @@ async function measure(rung: Rung): Promise<RungResult> {
     if (profile) mkdirSync(dirname(profileFile), { recursive: true }), rmSync(profileFile, { force: true });
     server = await rung.start(port, SERVER_CORE, env);
     const { url, wire } = await checkedWire(rung, server);
+    // Before the profile starts: it covers the measured runs, and its per-call figure divides by their calls.
+    await warmUp(rung, url, wire);
     if (profile && !profileOpen) server.child.kill('SIGWINCH');
     const own = await closedLoops(rung, server, url, wire, rounds);
     const calls = Object.values(own).reduce((n, r) => n + r.total, 0);
