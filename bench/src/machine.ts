@@ -12,6 +12,8 @@ export interface MachineFacts {
   loadAverage?: string;
   /** How an idle CPU waits (Linux cpuidle), where readable: it sets what a call that finds the server idle costs. */
   cpuIdle?: string;
+  /** How the load generator's core waited while idle during the ladder (load-core-idle.ts). */
+  loadCoreIdle?: string;
 }
 
 /**

@@ -24,7 +24,9 @@
 // rung's open-loop rate from an earlier report, e.g. a quiet full run's
 // bench/results/results.json), --no-extras (skip each rung's extra
 // figures: memory, Redis commands, growth, replica loss), --rounds N
-// (closed-loop rounds per rung, below).
+// (closed-loop rounds per rung, below), --load-core-idle as-found (leave
+// the load generator's core halting when idle; load-core-idle.ts says why
+// the ladder keeps it polling).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderSummary, summarizeProfile } from './cpu-profile.ts';
 import { gcPausesFromTrace } from './gc-trace.ts';
+import { pollLoadCoreWhileIdle } from './load-core-idle.ts';
 import { machineFacts } from './machine.ts';
 import { tcpReadyPort } from './tcp.ts';
 import { ladder, type Rung, type System } from './rungs.ts';
@@ -309,6 +312,9 @@ mkdirSync(outDir, { recursive: true });
 const rungs = ladder({ tcpReady }).filter((r) => (only ? only.has(r.id) : !quick || r.quick !== false));
 // Built on first use (a fresh clone, a changed bench/tools), before any rung starts.
 await ensureLoadgen(progress);
+const loadCoreIdle = pollLoadCoreWhileIdle(LOAD_CORE, { enabled: flag('--load-core-idle') !== 'as-found' });
+machine.loadCoreIdle = loadCoreIdle.description;
+progress(`load core ${LOAD_CORE}: ${loadCoreIdle.description}`);
 /** Closed-loop figures of the rounds before the main one, by rung id. */
 const earlierRounds = new Map<string, Array<Record<number, LoadResult>>>();
 for (let round = 1; round < rounds; round++) {
@@ -323,6 +329,7 @@ for (const [i, rung] of rungs.entries()) {
   progress(`(${i + 1}/${rungs.length}) ${rung.label}`);
   results.push(await measure(rung));
 }
+loadCoreIdle.restore();
 const report: Report = { generatedAt: new Date().toISOString(), quick, durationSeconds: seconds, rounds, closedWarmupSeconds, machine, results };
 writeFileSync(join(outDir, 'results.json'), JSON.stringify(report, null, 2) + '\n');
 writeFileSync(join(outDir, 'results.md'), renderMarkdown(report));

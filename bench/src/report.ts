@@ -236,7 +236,7 @@ export function renderMarkdown(report: Report): string {
     '# Berth benchmark results',
     '',
     `${report.generatedAt} · ${m.cpuModel} · ${m.cores} cores · ${m.memoryGiB} GiB · Node ${m.node} · ${m.os}${m.loadAverage ? ` · load average at start ${m.loadAverage}` : ''}${m.cpuIdle ? ` · ${m.cpuIdle}` : ''}`,
-    `System under test (runtimes, Redis, HAProxy) pinned to core 0, load generator to core 1; Berth at log level warn (no per-call info line; the peers write none either); ${report.durationSeconds} s per run${report.quick ? ' (quick mode: smoke run, not for numbers)' : ''}.`,
+    `System under test (runtimes, Redis, HAProxy) pinned to core 0, load generator to core 1${m.loadCoreIdle ? `, ${m.loadCoreIdle}` : ''}; Berth at log level warn (no per-call info line; the peers write none either); ${report.durationSeconds} s per run${report.quick ? ' (quick mode: smoke run, not for numbers)' : ''}.`,
     '',
     `| rung | ${cs.map((c) => `calls/s @${c}`).join(' | ')} | open-loop rate | p50 ms | p95 ms | p99 ms | p99.9 ms | gen. lag p99 ms | RSS MB | CPU µs/call | ×SDK | ×SDK (CPU) | ×fastify |`,
     `|---|${cs.map(() => '---:').join('|')}|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,

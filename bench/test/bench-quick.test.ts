@@ -3,14 +3,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { resumeLatencyPath } from '../src/load-core-idle.ts';
 
 const bench = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 test('npm run bench -- --quick measures every rung and writes the three reports', { timeout: 180_000 }, () => {
+  const qos = resumeLatencyPath(1);
+  const before = existsSync(qos) ? readFileSync(qos, 'utf8') : undefined;
   const run = spawnSync(process.execPath, [join(bench, 'src', 'main.ts'), '--quick'], { encoding: 'utf8', timeout: 170_000 });
   assert.equal(run.status, 0, `bench exited ${run.status}:\n${run.stdout}\n${run.stderr}`);
   const report = JSON.parse(readFileSync(join(bench, 'results', 'tmp', 'results.json'), 'utf8')) as {
@@ -33,7 +36,15 @@ test('npm run bench -- --quick measures every rung and writes the three reports'
   const watched = report.results.find((r) => r.id === 'berth-modern')?.openLoop?.server;
   assert.ok(watched && watched.loopDelayMs.samples > 0, 'the event loop was watched over the window');
   assert.ok((watched.gc.minor?.count ?? 0) > 0, `scavenges were read from the trace: ${JSON.stringify(watched.gc)}`);
-  assert.match(readFileSync(join(bench, 'results', 'tmp', 'results.md'), 'utf8'), /\| rung \|/);
+  const md = readFileSync(join(bench, 'results', 'tmp', 'results.md'), 'utf8');
+  assert.match(md, /\| rung \|/);
+  // The load core polled for the run where the kernel lets it (root, sysfs), and was put back.
+  if (before === undefined) assert.match(md, /load generator to core 1, idle as found \(no /);
+  else {
+    assert.equal(readFileSync(qos, 'utf8'), before, 'the load core\'s setting is restored');
+    if (before.trim() !== 'n/a' && process.getuid?.() === 0) assert.match(md, /load generator to core 1, polling when idle for the run/);
+    else assert.match(md, /load generator to core 1, (polling when idle as found|idle as found \()/);
+  }
   assert.match(readFileSync(join(bench, 'results', 'tmp', 'chart.svg'), 'utf8'), /^<svg/);
 });
 
