@@ -13,7 +13,8 @@
 // server's core is left as found: what a call that finds the server idle
 // costs it is part of what is measured.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { readSys } from './machine.ts';
 
 /** The value of a CPU's PM QoS resume latency that allows no idle state but polling. */
 export const POLL_ONLY = 'n/a';
@@ -44,12 +45,8 @@ export function pollLoadCoreWhileIdle(core: number, options: { enabled: boolean;
   const path = options.path ?? resumeLatencyPath(core);
   const asFound = (reason: string): LoadCoreIdle => ({ description: describeLoadCoreIdle({ reason }), restore: () => {} });
   if (!options.enabled) return asFound('--load-core-idle as-found');
-  let before: string;
-  try {
-    before = readFileSync(path, 'utf8').trim();
-  } catch {
-    return asFound(`no ${path}`);
-  }
+  const before = readSys(path);
+  if (before === undefined) return asFound(`no ${path}`);
   if (before === POLL_ONLY) return { description: describeLoadCoreIdle({ alreadyPolling: true }), restore: () => {} };
   try {
     writeFileSync(path, POLL_ONLY);

@@ -30,7 +30,8 @@ export function describeCpuIdle(driver: string | undefined, governor: string | u
   return ns > 0 ? `${base}, guest polls up to ${ns / 1000} µs before halting` : `${base}, guest halt polling off (every idle halts the vCPU)`;
 }
 
-function readSys(path: string): string | undefined {
+/** A sysfs (or any small text) file's trimmed content; undefined where it cannot be read. */
+export function readSys(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8').trim();
   } catch {

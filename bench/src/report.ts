@@ -134,12 +134,9 @@ export function openOverPeakCpu(r: RungResult): number | undefined {
   return top.serverCpuMicrosPerCall ? r.openLoop.serverCpuMicrosPerCall / top.serverCpuMicrosPerCall : undefined;
 }
 
-/** Closed-loop CPU µs per call at each concurrency, fewest connections first ("273 / 103 / 90"). */
-function closedCpu(r: RungResult): string {
-  return Object.entries(r.throughput)
-    .sort(([a], [b]) => Number(a) - Number(b))
-    .map(([, t]) => fmt(t.serverCpuMicrosPerCall))
-    .join(' / ');
+/** Closed-loop CPU µs per call at each of `concurrencies` (the table's columns, fewest first): "273 / 103 / 90". */
+function closedCpu(r: RungResult, concurrencies: number[]): string {
+  return concurrencies.map((c) => fmt(r.throughput[c]?.serverCpuMicrosPerCall)).join(' / ');
 }
 
 /** Every measured window's p99, in order: `2.10 / 4.80 / 3.05`. */
@@ -276,24 +273,20 @@ export function renderMarkdown(report: Report): string {
       const g = o.server?.gc[kind];
       return g ? `${g.count} / ${fmt(g.maxMs, 1)} / ${g.over5ms}` : '0';
     };
-    const conns = [...new Set(watched.flatMap((r) => Object.keys(r.throughput)))]
-      .sort((a, b) => Number(a) - Number(b))
-      .map((c) => `@${c}`)
-      .join(' / ');
     lines.push(
       '',
       '### Where the open-loop tail comes from',
       '',
       'Server core busy: the server-side processes\' CPU over the open-loop run\'s wall time. At half of the closed-loop peak it is more than half, because calls arriving one at a time cost what they cost at a few connections, not what they cost batched at the peak: the CPU µs per call in the open loop is beside the closed loop\'s at each concurrency, and "÷ peak" is the open loop\'s over the peak run\'s (the busy share is about half of it). Then the server process (the first replica for the replica rungs) over the same window: how long its event loop was blocked (a 1 ms timer\'s lateness) and its GC pauses (count / longest ms / over 5 ms); beside the p99 from the scheduled send (the median window\'s, then every window\'s in order), the p99 from the actual send and the generator\'s own lag.',
       '',
-      `| rung | rate | server core busy | CPU µs/call | closed loop ${conns} | ÷ peak | p99 ms | p99 by window ms | p99 from send ms | gen. lag p99 ms | loop blocked p99 / p99.9 / max ms | minor GC | major GC |`,
+      `| rung | rate | server core busy | CPU µs/call | closed loop ${cs.map((c) => `@${c}`).join(' / ')} | ÷ peak | p99 ms | p99 by window ms | p99 from send ms | gen. lag p99 ms | loop blocked p99 / p99.9 / max ms | minor GC | major GC |`,
       '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     );
     for (const r of watched) {
       const o = r.openLoop!;
       const d = o.server!.loopDelayMs;
       const major = ['major', 'incremental'].filter((k) => o.server!.gc[k]).map((k) => `${k === 'major' ? '' : 'incr. '}${gc(o, k)}`).join(', ') || '0';
-      lines.push(`| ${r.label} | ${fmt(o.rate)} | ${fmt((o.serverCoreShare ?? NaN) * 100)}% | ${fmt(o.serverCpuMicrosPerCall)} | ${closedCpu(r)} | ${fmt(openOverPeakCpu(r), 2)} | ${fmt(o.p99, 2)} | ${perWindow(o)} | ${fmt(o.serviceP99, 2)} | ${fmt(o.lagP99, 2)} | ${fmt(d.p99, 2)} / ${fmt(d.p999, 2)} / ${fmt(d.max, 2)} | ${gc(o, 'minor')} | ${major} |`);
+      lines.push(`| ${r.label} | ${fmt(o.rate)} | ${fmt((o.serverCoreShare ?? NaN) * 100)}% | ${fmt(o.serverCpuMicrosPerCall)} | ${closedCpu(r, cs)} | ${fmt(openOverPeakCpu(r), 2)} | ${fmt(o.p99, 2)} | ${perWindow(o)} | ${fmt(o.serviceP99, 2)} | ${fmt(o.lagP99, 2)} | ${fmt(d.p99, 2)} / ${fmt(d.p999, 2)} / ${fmt(d.max, 2)} | ${gc(o, 'minor')} | ${major} |`);
     }
   }
   const list = aims(report);
